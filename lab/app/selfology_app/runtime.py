@@ -1,0 +1,153 @@
+"""What every service shares: connections, health checks, metrics and the HTTP server."""
+import json
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import redis
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from psycopg_pool import ConnectionPool
+
+REQUESTS = Counter("http_requests_total", "HTTP requests served", ["service", "slot", "endpoint", "method", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["service", "slot", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+INFO = Gauge("selfology_build_info", "Version and slot of this process", ["service", "slot", "version", "fault"])
+
+
+class Runtime:
+    """Connections and lifecycle of one service process."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.pool = ConnectionPool(
+            settings.database_url, min_size=1, max_size=8, open=False, timeout=5,
+            kwargs={"connect_timeout": 3, "application_name": f"{settings.service}-{settings.slot}"},
+        )
+        self.pool.open(wait=False)
+        self.redis = redis.Redis.from_url(
+            settings.redis_url, decode_responses=True, socket_timeout=5,
+            socket_connect_timeout=2, health_check_interval=10,
+        )
+        INFO.labels(settings.service, settings.slot, settings.version, settings.fault).set(1)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, self._on_sigterm)
+
+    def _on_sigterm(self, signum, frame):
+        self.log("stopping on signal %d" % signum)
+        self.stopping.set()
+
+    def log(self, message):
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {self.settings.service}-{self.settings.slot} {message}", flush=True)
+
+    def check_database(self):
+        try:
+            with self.pool.connection(timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return "healthy"
+        except Exception as exc:  # health reports any failure, it does not raise
+            return f"unhealthy: {type(exc).__name__}"
+
+    def check_redis(self):
+        try:
+            self.redis.ping()
+            return "healthy"
+        except Exception as exc:
+            return f"unhealthy: {type(exc).__name__}"
+
+    def health(self):
+        checks = {"database": self.check_database(), "redis": self.check_redis()}
+        healthy = all(v == "healthy" for v in checks.values()) and self.settings.fault != "unhealthy"
+        if self.settings.fault == "unhealthy":
+            checks["fault"] = "unhealthy: injected"
+        return healthy, {
+            "status": "healthy" if healthy else "unhealthy",
+            "service": self.settings.service,
+            "slot": self.settings.slot,
+            "version": self.settings.version,
+            "checks": checks,
+        }
+
+    def version(self):
+        s = self.settings
+        return {"service": s.service, "slot": s.slot, "version": s.version}
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes /health, /metrics, /version and the service's own routes."""
+
+    runtime = None
+    routes = {}  # (method, first path segment after /api/) -> callable(handler, parts) -> (status, body)
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # access logs would drown the service's own lines
+        pass
+
+    def _send(self, status, body, content_type="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_json(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}") if length else {}
+
+    def _dispatch(self, method):
+        settings = self.runtime.settings
+        path = urlsplit(self.path).path
+        started = time.monotonic()
+        endpoint = path
+        try:
+            if path == "/health":
+                healthy, body = self.runtime.health()
+                status = 200 if healthy else 503
+            elif path == "/version":
+                status, body = 200, self.runtime.version()
+            elif path == "/metrics":
+                self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+                return
+            else:
+                route, endpoint = self._find_route(method, path)
+                if route is None:
+                    status, body, endpoint = 404, {"error": "not found"}, "unknown"
+                elif settings.fault == "errors":
+                    status, body = 500, {"error": "injected fault: errors"}
+                else:
+                    if settings.fault == "slow":
+                        time.sleep(settings.slow_seconds)
+                    status, body = route(self, path)
+        except Exception as exc:
+            self.runtime.log(f"error on {method} {path}: {exc!r}")
+            status, body = 500, {"error": type(exc).__name__}
+        self._send(status, body)
+        REQUESTS.labels(settings.service, settings.slot, endpoint, method, str(status)).inc()
+        LATENCY.labels(settings.service, settings.slot, endpoint).observe(time.monotonic() - started)
+
+    def _find_route(self, method, path):
+        for (route_method, prefix), func in self.routes.items():
+            if route_method == method and path.startswith(prefix):
+                return func, prefix
+        return None, None
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+
+def serve(runtime, routes=None):
+    """Serves HTTP in a background thread until the runtime is stopping; returns the server."""
+    handler = type("ServiceHandler", (Handler,), {"runtime": runtime, "routes": routes or {}})
+    server = ThreadingHTTPServer(("0.0.0.0", runtime.settings.port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    runtime.log(f"version {runtime.settings.version} listening on :{runtime.settings.port}")
+    return server

@@ -1,0 +1,26 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfology.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+
+def slot_endpoints(services, port_base):
+    endpoints = []
+    for service in services:
+        try:
+            endpoint = {'name': service['name'], 'port': int(port_base) + int(service['port'])}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnsibleFilterError('slot_endpoints: each service needs a name and a numeric port offset (%s)' % exc)
+        if service.get('probe'):
+            endpoint['probe'] = service['probe']
+        endpoints.append(endpoint)
+    return endpoints
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'slot_endpoints': slot_endpoints}

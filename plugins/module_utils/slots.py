@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfology.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Slots, service names and the slot state file: the vocabulary of a blue-green host."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import re
+import tempfile
+
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+
+SLOTS = ('blue', 'green')
+SERVICE_NAME = re.compile(r'^[a-z][a-z0-9-]{0,62}$')
+# A tag-like version: what docker accepts as a tag, without a leading separator.
+VERSION = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')
+LABEL_SLOT = 'org.selfology.slot'
+LABEL_SERVICE = 'org.selfology.service'
+LABEL_VERSION = 'org.selfology.version'
+
+
+def validate_slot(slot):
+    if slot not in SLOTS:
+        raise SelfologyError('unknown slot %r: expected one of %s' % (slot, ', '.join(SLOTS)))
+    return slot
+
+
+def other_slot(slot):
+    return SLOTS[1 - SLOTS.index(validate_slot(slot))]
+
+
+def validate_service(name):
+    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+        raise SelfologyError('invalid service name %r: lower-case letters, digits and dashes' % (name,))
+    return name
+
+
+def validate_version(version):
+    if not isinstance(version, str) or not VERSION.match(version):
+        raise SelfologyError('invalid version %r: expected a tag such as 1.2.0 or v1.2.0' % (version,))
+    return version
+
+
+def container_name(service, slot, prefix='selfology'):
+    return '%s-%s-%s' % (prefix, validate_service(service), validate_slot(slot))
+
+
+def read_state(path):
+    """The recorded slot state, or an empty dict when none was recorded yet."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise SelfologyError('cannot read slot state %s: %s' % (path, exc))
+
+
+def write_state(path, state):
+    """Replaces the state file atomically: readers see the old or the new state, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.slots-')
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(state, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

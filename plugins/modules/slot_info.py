@@ -1,0 +1,141 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfology.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: slot_info
+short_description: Report the blue and green slots of a Selfology host
+description:
+  - Reads the recorded slot state (active slot, versions) and every service container of both
+    slots, found by their C(org.selfology.slot) label, in one pass over the Docker engine.
+  - Reports per slot each expected service's container state and health, and whether the
+    slot is wholly healthy. A service with no container is reported as C(missing).
+  - Read-only; supports check mode.
+version_added: 0.1.0
+author: selfology.ops maintainers
+options:
+  services:
+    description: Names of the services every slot is expected to run.
+    type: list
+    elements: str
+    required: true
+  state_file:
+    description: Path of the slot state file on the host.
+    type: path
+    required: true
+  docker_host:
+    description: Docker engine address. Falls back to E(DOCKER_HOST).
+    type: str
+    default: unix:///var/run/docker.sock
+requirements:
+  - docker (the Docker SDK for Python, on the managed host)
+attributes:
+  check_mode:
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Read both slots
+  selfology.ops.slot_info:
+    services: [question-selection, session-management, analysis-worker, outbox-relay]
+    state_file: /var/lib/selfology-ops/slots.json
+  register: slots
+
+- name: Show the active slot
+  ansible.builtin.debug:
+    msg: "{{ slots.active_slot }} runs {{ slots.slots[slots.active_slot].version }}"
+'''
+
+RETURN = r'''
+active_slot:
+  description: The slot recorded as serving traffic, or null when nothing was recorded.
+  returned: always
+  type: str
+  sample: blue
+inactive_slot:
+  description: The other slot, or null when no slot is active.
+  returned: always
+  type: str
+  sample: green
+state:
+  description: The recorded slot state as stored in O(state_file).
+  returned: always
+  type: dict
+  sample: {"active": "blue", "versions": {"blue": "1.0.0"}}
+slots:
+  description: Per slot, its version, its services and whether all of them are running and healthy.
+  returned: always
+  type: dict
+  sample:
+    blue:
+      version: 1.0.0
+      healthy: true
+      running: true
+      services:
+        - name: question-selection
+          container: selfology-question-selection-blue
+          state: running
+          health: healthy
+          version: 1.0.0
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfology.ops.plugins.module_utils import docker_client
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.slots import (
+    SLOTS, container_name, other_slot, read_state, validate_service)
+
+
+def summarize(services, containers, state):
+    by_name = dict((c['container'], c) for c in containers)
+    slots = {}
+    for slot in SLOTS:
+        rows = []
+        for service in services:
+            found = by_name.get(container_name(service, slot))
+            row = dict(found) if found else {'container': container_name(service, slot), 'state': 'missing',
+                                             'health': 'missing', 'version': None}
+            row['name'] = service
+            rows.append(row)
+        versions = sorted(set(r['version'] for r in rows if r['version']))
+        slots[slot] = {
+            'version': versions[0] if len(versions) == 1 else (versions or None),
+            'services': rows,
+            'running': all(r['state'] == 'running' for r in rows),
+            'healthy': all(r['health'] == 'healthy' for r in rows),
+            'present': any(r['state'] != 'missing' for r in rows),
+        }
+    active = state.get('active')
+    return {
+        'active_slot': active,
+        'inactive_slot': other_slot(active) if active in SLOTS else None,
+        'state': state,
+        'slots': slots,
+    }
+
+
+def main():
+    argument_spec = dict(
+        services=dict(type='list', elements='str', required=True),
+        state_file=dict(type='path', required=True),
+    )
+    argument_spec.update(docker_client.docker_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    docker_client.require_docker(module)
+    try:
+        services = [validate_service(s) for s in module.params['services']]
+        state = read_state(module.params['state_file'])
+        client = docker_client.connect(module.params)
+        result = summarize(services, docker_client.slot_containers(client), state)
+    except SelfologyError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfology.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: slot_state
+short_description: Record which slot is active, atomically, on the host and in Redis
+description:
+  - Keeps the slot state file (active slot, previous slot, version per slot, times) and the Redis
+    key that tells the workers which slot consumes the event stream.
+  - The file is replaced atomically, so a reader sees the old or the new state, never a part.
+  - When O(active) changes, the old active slot becomes C(previous) and C(switched_at) is set.
+  - Idempotent; check mode and diff mode report the change without writing.
+version_added: 0.1.0
+author: selfology.ops maintainers
+extends_documentation_fragment:
+  - selfology.ops.redis
+options:
+  state_file:
+    description: Path of the slot state file on the host.
+    type: path
+    required: true
+  active:
+    description: The slot that serves traffic and consumes events.
+    type: str
+    required: true
+    choices: [blue, green]
+  versions:
+    description: Versions to record per slot, merged into what is recorded. A null value forgets a slot's version.
+    type: dict
+    default: {}
+  active_slot_key:
+    description: Redis key the workers read to know whether their slot consumes the stream.
+    type: str
+    default: selfology:active_slot
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Record green as active, running 1.2.0
+  selfology.ops.slot_state:
+    state_file: /var/lib/selfology-ops/slots.json
+    active: green
+    versions: {green: 1.2.0}
+'''
+
+RETURN = r'''
+state:
+  description: The slot state after the task (before it, in check mode, plus the change).
+  returned: always
+  type: dict
+  sample: {"active": "green", "previous": "blue", "versions": {"blue": "1.1.0", "green": "1.2.0"},
+           "switched_at": "2026-01-01T10:00:00Z"}
+'''
+
+import datetime
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfology.ops.plugins.module_utils import redis_connection
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.slots import (
+    SLOTS, read_state, validate_version, write_state)
+
+
+def desired_state(current, active, versions, now):
+    state = dict(current)
+    recorded = dict(current.get('versions') or {})
+    for slot, version in versions.items():
+        if slot not in SLOTS:
+            raise SelfologyError('unknown slot %r in versions' % slot)
+        if version is None:
+            recorded.pop(slot, None)
+        else:
+            recorded[slot] = validate_version(str(version))
+    state['versions'] = recorded
+    if current.get('active') != active:
+        state['previous'] = current.get('active')
+        state['active'] = active
+        state['switched_at'] = now
+    return state
+
+
+def main():
+    argument_spec = dict(
+        state_file=dict(type='path', required=True),
+        active=dict(type='str', required=True, choices=list(SLOTS)),
+        versions=dict(type='dict', default={}),
+        active_slot_key=dict(type='str', default='selfology:active_slot', no_log=False),
+    )
+    argument_spec.update(redis_connection.redis_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    redis_connection.require_redis(module)
+    params = module.params
+    try:
+        current = read_state(params['state_file'])
+        now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        state = desired_state(current, params['active'], params['versions'], now)
+        client = redis_connection.connect(params)
+        key_before = client.get(params['active_slot_key'])
+        file_changed = state != current
+        key_changed = key_before != params['active']
+        if not module.check_mode:
+            if file_changed:
+                write_state(params['state_file'], state)
+            if key_changed:
+                client.set(params['active_slot_key'], params['active'])
+    except SelfologyError as exc:
+        module.fail_json(msg=str(exc))
+    except redis_connection.redis.RedisError as exc:
+        module.fail_json(msg='Redis refused the active slot key: %s' % exc)
+    module.exit_json(
+        changed=file_changed or key_changed, state=state,
+        diff=dict(before=dict(current, redis_active_slot=key_before),
+                  after=dict(state, redis_active_slot=params['active'])))
+
+
+if __name__ == '__main__':
+    main()
