@@ -22,7 +22,7 @@ def _user_id(path, position):
 def next_question(handler, path):
     """GET /api/questions/next/<user_id>: the next question, chosen from the user's progress."""
     user_id = _user_id(path, 4) or 0
-    with handler.runtime.pool.connection() as conn:
+    with handler.runtime.db() as conn:
         row = conn.execute(
             "SELECT answers_count FROM selfology.personality_profiles WHERE user_id = %s", (user_id,)
         ).fetchone()
@@ -39,7 +39,7 @@ def submit_answer(handler, path):
     if user_id is None or not isinstance(trait, str) or not isinstance(value, (int, float)):
         return 400, {"error": "expected /api/sessions/<user_id>/answers with JSON {trait, value}"}
     payload = {"user_id": user_id, "trait": trait, "value": value}
-    with handler.runtime.pool.connection() as conn:
+    with handler.runtime.db() as conn:
         event_id = conn.execute(
             "INSERT INTO selfology.event_outbox (event_type, payload) VALUES ('answer.submitted', %s) RETURNING id",
             (json.dumps(payload),),
@@ -50,7 +50,7 @@ def submit_answer(handler, path):
 def get_session(handler, path):
     """GET /api/sessions/<user_id>: the user's profile as the worker has built it."""
     user_id = _user_id(path, 3)
-    with handler.runtime.pool.connection() as conn:
+    with handler.runtime.db() as conn:
         row = conn.execute(
             "SELECT traits, answers_count FROM selfology.personality_profiles WHERE user_id = %s", (user_id,)
         ).fetchone()

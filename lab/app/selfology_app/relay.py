@@ -38,7 +38,7 @@ def stream_for(settings, event_type, payload):
 def relay_batch(runtime):
     """Publishes one batch; returns how many rows it published."""
     settings = runtime.settings
-    with runtime.pool.connection() as conn:
+    with runtime.db() as conn:
         with conn.transaction():
             rows = conn.execute(SELECT_PENDING, (BATCH,)).fetchall()
             if not rows:

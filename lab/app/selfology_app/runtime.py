@@ -1,11 +1,13 @@
 """What every service shares: connections, health checks, metrics and the HTTP server."""
 import json
 import signal
+from contextlib import contextmanager
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+import psycopg
 import redis
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from psycopg_pool import ConnectionPool
@@ -44,9 +46,20 @@ class Runtime:
     def log(self, message):
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {self.settings.service}-{self.settings.slot} {message}", flush=True)
 
+    @contextmanager
+    def db(self):
+        """A pooled connection. After a database restart every idle connection is broken:
+        the first failure has the pool test and replace them, so recovery takes one request."""
+        try:
+            with self.pool.connection(timeout=3) as conn:
+                yield conn
+        except psycopg.OperationalError:
+            threading.Thread(target=self.pool.check, name="pool-check", daemon=True).start()
+            raise
+
     def check_database(self):
         try:
-            with self.pool.connection(timeout=2) as conn:
+            with self.db() as conn:
                 conn.execute("SELECT 1")
             return "healthy"
         except Exception as exc:  # health reports any failure, it does not raise

@@ -75,7 +75,7 @@ def process(runtime, batches):
     if s.fault == "slow":
         time.sleep(s.slow_seconds)
     done = []
-    with runtime.pool.connection() as conn:
+    with runtime.db() as conn:
         with conn.transaction():
             for stream, entries in batches:
                 for entry_id, fields in entries:

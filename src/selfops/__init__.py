@@ -1,0 +1,1 @@
+"""selfops: the Selfology operations runbook as commands, run through ansible-runner."""

@@ -1,0 +1,120 @@
+"""The selfops command: each subcommand runs one playbook of the collection.
+
+Exit codes: 0 success, 1 failure (a check failed, a task failed), 2 bad usage.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import collection, render
+from .runner import run_playbook
+
+FAULTS = ["none", "unhealthy", "slow", "errors", "crash"]
+
+
+def version_arg(value):
+    try:
+        return collection.module_utils().validate_version(value)
+    except Exception as exc:  # SelfologyError from the collection's own validator
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="selfops", description="The Selfology runbook as code.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-i", "--inventory", type=Path, help="inventory (default: the lab)")
+    common.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
+                        help="extra variables, passed to ansible-playbook as -e")
+    common.add_argument("--json", action="store_true", help="print results as JSON")
+    common.add_argument("-q", "--quiet", action="store_true", help="do not print task progress")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("status", parents=[common], help="slots, versions and each service's health")
+    smoke = sub.add_parser("smoke", parents=[common], help="the four smoke checks against a slot")
+    smoke.add_argument("--slot", choices=["blue", "green"], help="slot to test (default: the active slot)")
+    smoke.add_argument("--version", type=version_arg, help="fail unless every service reports this version")
+
+    lab = sub.add_parser("lab", help="the local replica of production")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+    lab_sub.add_parser("up", parents=[common], help="build images and start the lab (idempotent)")
+    lab_sub.add_parser("down", parents=[common], help="remove every part of the lab")
+    lab_sub.add_parser("status", parents=[common], help="the lab's containers and slots")
+    image = lab_sub.add_parser("image", parents=[common], help="build a version of the services image")
+    image.add_argument("version", type=version_arg)
+    image.add_argument("--fault", choices=FAULTS, default="none", help="make this version misbehave")
+    return parser
+
+
+def execute(args, playbook, extravars=None):
+    inventory = args.inventory.resolve() if args.inventory else None
+    return run_playbook(playbook, extravars=extravars, inventory=inventory, extra_vars_args=args.extra_vars,
+                        progress=not (args.quiet or args.json))
+
+
+def by_host(run, action):
+    return {r.host: r.res for r in run.of(action)}
+
+
+def finish(args, run, human_lines, payload, ok=None):
+    ok = run.ok if ok is None else ok
+    if args.json:
+        print(json.dumps(dict(payload, ok=ok, status=run.status), indent=2, default=str))
+    else:
+        text = "\n\n".join(line for line in human_lines if line)
+        if text:
+            print(text)
+        if not run.ok:
+            print(render.failures(run) or f"{render.FAIL} playbook {run.status} (rc {run.rc})", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def cmd_status(args):
+    run = execute(args, "status")
+    hosts = by_host(run, "selfology.ops.slot_info")
+    healthy = bool(hosts) and all(
+        info.get("active_slot") and info["slots"][info["active_slot"]]["healthy"] for info in hosts.values())
+    lines = [render.status(host if len(hosts) > 1 else None, info) for host, info in hosts.items()]
+    return finish(args, run, lines, {"hosts": hosts}, ok=run.ok and healthy)
+
+
+def cmd_smoke(args):
+    extravars = {"smoke_slot": args.slot or "", "smoke_expected_version": args.version or ""}
+    run = execute(args, "smoke", extravars)
+    hosts = by_host(run, "selfology.ops.smoke_test")
+    lines = [render.smoke(host if len(hosts) > 1 else None, res) for host, res in hosts.items()]
+    if hosts and all(res.get("passed") for res in hosts.values()):
+        lines.append(f"{render.OK} All smoke tests passed")
+    return finish(args, run, lines, {"hosts": hosts})
+
+
+def cmd_lab(args):
+    if args.lab_command == "image":
+        run = execute(args, "lab_image", {"lab_version": args.version, "lab_fault": args.fault})
+        lines = [f"{render.OK} Built selfology/services:{args.version} (fault: {args.fault})" if run.ok else ""]
+        return finish(args, run, lines, {"version": args.version, "fault": args.fault})
+    run = execute(args, f"lab_{args.lab_command}")
+    hosts = by_host(run, "selfology.ops.slot_info")
+    lines = [render.status(None, info) for info in hosts.values()]
+    if args.lab_command == "status":
+        containers = [c for r in run.of("community.docker.docker_host_info") for c in r.res.get("containers", [])]
+        lines.insert(0, "LAB CONTAINERS:\n" + "\n".join(
+            f"  {c['Names'][0].lstrip('/')}: {c['Status']}" for c in containers) if containers else "LAB: not running")
+    elif run.ok:
+        lines.append(f"{render.OK} Lab {args.lab_command} completed")
+    return finish(args, run, lines, {"hosts": hosts})
+
+
+COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Where the collection's playbooks and inventories live, and its shared validation."""
+import os
+import sys
+from pathlib import Path
+
+
+def root():
+    """The collection checkout: $SELFOPS_HOME, else the checkout this package was installed from."""
+    if os.environ.get("SELFOPS_HOME"):
+        return Path(os.environ["SELFOPS_HOME"]).resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "galaxy.yml").exists():
+        return checkout
+    sys.exit("selfops: cannot find the selfology.ops collection; set SELFOPS_HOME to its checkout")
+
+
+def playbook(name):
+    return root() / "playbooks" / f"{name}.yml"
+
+
+def default_inventory():
+    return root() / "inventory" / "lab"
+
+
+def module_utils():
+    """The collection's module_utils, so the CLI validates input exactly as the modules do."""
+    collections = str(root() / ".collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible_collections.selfology.ops.plugins.module_utils import slots
+    return slots
