@@ -1,0 +1,75 @@
+"""The lab's addresses, read from its inventory, and helpers that run our modules for real."""
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import ansible_runner
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+INVENTORY = ROOT / "inventory" / "lab"
+_VARS = yaml.safe_load((INVENTORY / "group_vars" / "selfology.yml").read_text())
+_TOPOLOGY = yaml.safe_load((ROOT / "playbooks" / "group_vars" / "all" / "selfology.yml").read_text())
+
+PG = dict(
+    login_host=_VARS["selfology_postgres_host"], login_port=_VARS["selfology_postgres_port"],
+    login_user=_VARS["selfology_postgres_user"], login_password=_VARS["selfology_postgres_password"],
+    login_db=_VARS["selfology_postgres_db"],
+)
+REDIS = dict(redis_host=_VARS["selfology_redis_host"], redis_port=_VARS["selfology_redis_port"])
+LB_URL = _VARS["selfology_lb_url"]
+SERVICES = _TOPOLOGY["selfology_services"]
+PORT_BASE = _TOPOLOGY["selfology_slot_port_base"]
+STATE_FILE = ROOT / ".lab" / "state" / "slots.json"
+
+
+def pg_dsn(dbname=None):
+    return "host={login_host} port={login_port} user={login_user} password={login_password} dbname={db}".format(
+        db=dbname or PG["login_db"], **PG)
+
+
+def slot_endpoints(slot):
+    return [dict({"name": s["name"], "port": PORT_BASE[slot] + s["port"]}, **({"probe": s["probe"]} if "probe" in s else {}))
+            for s in SERVICES]
+
+
+def _env():
+    return {
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+    }
+
+
+def run_playbook(playbook, extravars=None, check=False):
+    """Runs a playbook of the collection against the lab; returns the ansible-runner result."""
+    with tempfile.TemporaryDirectory(prefix="selfops-test-") as private:
+        return ansible_runner.run(
+            private_data_dir=private, playbook=str(playbook), inventory=str(INVENTORY),
+            extravars=extravars or {}, envvars=_env(), quiet=True,
+            cmdline="--check --diff" if check else None,
+        )
+
+
+def run_module(module, args, check=False):
+    """Runs one module through Ansible on localhost, as a playbook task would; returns its result."""
+    task = {"name": "module under test", module: args, "register": "result", "ignore_errors": True}
+    play = [{"hosts": "selfology", "gather_facts": False, "tasks": [task]}]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="selfops-test-") as private:
+        path = Path(private) / "play.yml"
+        path.write_text(json.dumps(play))
+
+        def keep(event):
+            if event.get("event") in ("runner_on_ok", "runner_on_failed"):
+                results.append(event["event_data"]["res"])
+
+        ansible_runner.run(
+            private_data_dir=private, playbook=str(path), inventory=str(INVENTORY), envvars=_env(),
+            extravars={}, quiet=True, event_handler=lambda e: keep(e) or True,
+            cmdline="--check --diff" if check else None,
+        )
+    assert results, f"{module} produced no result"
+    return results[-1]
