@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / ".collections"))
 def selfops(*args, check=True):
     """Runs the selfops command as an operator would; returns the completed process."""
     proc = subprocess.run([sys.executable, "-m", "selfops.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"selfops {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -44,13 +44,15 @@ def _env():
 
 
 def run_playbook(playbook, extravars=None, check=False):
-    """Runs a playbook of the collection against the lab; returns the ansible-runner result."""
+    """Runs a playbook of the collection against the lab; returns (rc, stats)."""
     with tempfile.TemporaryDirectory(prefix="selfops-test-") as private:
-        return ansible_runner.run(
+        result = ansible_runner.run(
             private_data_dir=private, playbook=str(playbook), inventory=str(INVENTORY),
             extravars=extravars or {}, envvars=_env(), quiet=True,
             cmdline="--check --diff" if check else None,
         )
+        # Read while the artifacts still exist: stats come from the run's event files.
+        return result.rc, result.stats
 
 
 def run_module(module, args, check=False):

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # n8n-postgres for the lab: Debian's PostgreSQL 15, initialised on first start.
 set -euo pipefail
 bin=/usr/lib/postgresql/15/bin

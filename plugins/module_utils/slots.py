@@ -14,9 +14,9 @@ import tempfile
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 
 SLOTS = ('blue', 'green')
-SERVICE_NAME = re.compile(r'^[a-z][a-z0-9-]{0,62}$')
+SERVICE_NAME = re.compile(r'[a-z][a-z0-9-]{0,62}')
 # A tag-like version: what docker accepts as a tag, without a leading separator.
-VERSION = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')
+VERSION = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}')
 LABEL_SLOT = 'org.selfology.slot'
 LABEL_SERVICE = 'org.selfology.service'
 LABEL_VERSION = 'org.selfology.version'
@@ -33,13 +33,13 @@ def other_slot(slot):
 
 
 def validate_service(name):
-    if not isinstance(name, str) or not SERVICE_NAME.match(name):
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
         raise SelfologyError('invalid service name %r: lower-case letters, digits and dashes' % (name,))
     return name
 
 
 def validate_version(version):
-    if not isinstance(version, str) or not VERSION.match(version):
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
         raise SelfologyError('invalid version %r: expected a tag such as 1.2.0 or v1.2.0' % (version,))
     return version
 

@@ -68,7 +68,7 @@ def check_services(services, slot, host, expected_version, timeout, max_latency)
 def check_service(service, slot, host, expected_version, timeout, max_latency, problems):
     """Checks one service; appends what is wrong to problems and returns what it saw."""
     base = 'http://%s:%s' % (host, service['port'])
-    status, health, _ = http_get(base + '/health', timeout)
+    status, health, _seconds = http_get(base + '/health', timeout)
     row = {'service': service['name'], 'health_status': status,
            'health': (health or {}).get('status'), 'version': (health or {}).get('version')}
     if status != 200:
@@ -80,7 +80,7 @@ def check_service(service, slot, host, expected_version, timeout, max_latency, p
     elif expected_version and health.get('version') != expected_version:
         problems.append('%s runs %s, not %s' % (service['name'], health.get('version'), expected_version))
     if service.get('probe'):
-        status, _, seconds = http_get(base + service['probe'], timeout)
+        status, _body, seconds = http_get(base + service['probe'], timeout)
         row.update(probe=service['probe'], probe_status=status, probe_ms=round(seconds * 1000, 1))
         if status >= 500:
             problems.append('%s %s answered %s' % (service['name'], service['probe'], status))

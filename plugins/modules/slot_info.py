@@ -16,7 +16,7 @@ description:
     slot is wholly healthy. A service with no container is reported as C(missing).
   - Read-only; supports check mode.
 version_added: 0.1.0
-author: selfology.ops maintainers
+author: Selfology DevOps Team (@selfology-devops)
 options:
   services:
     description: Names of the services every slot is expected to run.
@@ -36,6 +36,7 @@ requirements:
 attributes:
   check_mode:
     support: full
+    description: Reads only; the same report in check mode.
 '''
 
 EXAMPLES = r'''

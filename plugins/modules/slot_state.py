@@ -16,7 +16,7 @@ description:
   - When O(active) changes, the old active slot becomes C(previous) and C(switched_at) is set.
   - Idempotent; check mode and diff mode report the change without writing.
 version_added: 0.1.0
-author: selfology.ops maintainers
+author: Selfology DevOps Team (@selfology-devops)
 extends_documentation_fragment:
   - selfology.ops.redis
 options:
@@ -40,8 +40,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports the change it would make without writing the file or the key.
   diff_mode:
     support: full
+    description: Shows the state file and the Redis key before and after.
 '''
 
 EXAMPLES = r'''

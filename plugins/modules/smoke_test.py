@@ -22,7 +22,7 @@ description:
     names the failing checks.
   - In check mode the event bus check is skipped, because it writes an outbox row.
 version_added: 0.1.0
-author: selfology.ops maintainers
+author: Selfology DevOps Team (@selfology-devops)
 extends_documentation_fragment:
   - selfology.ops.postgres
   - selfology.ops.redis
@@ -75,7 +75,8 @@ options:
 attributes:
   check_mode:
     support: partial
-    details: The event bus check, which writes an outbox row, is skipped.
+    description: Can run in check mode.
+    details: Every check runs except the event bus check, which writes an outbox row and is reported as skipped.
 '''
 
 EXAMPLES = r'''
