@@ -10,8 +10,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventory" / "lab"
-_VARS = yaml.safe_load((INVENTORY / "group_vars" / "selfology.yml").read_text())
-_TOPOLOGY = yaml.safe_load((ROOT / "playbooks" / "group_vars" / "all" / "selfology.yml").read_text())
+_VARS = yaml.safe_load((INVENTORY / "group_vars" / "selfology" / "connection.yml").read_text())
+_TOPOLOGY = yaml.safe_load((INVENTORY / "group_vars" / "selfology" / "topology.yml").read_text())
 
 PG = dict(
     login_host=_VARS["selfology_postgres_host"], login_port=_VARS["selfology_postgres_port"],
