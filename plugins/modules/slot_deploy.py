@@ -1,0 +1,248 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfology.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: slot_deploy
+short_description: Start, stop or remove every service container of one slot at once
+description:
+  - Brings the containers C(selfology-<service>-<slot>) of one slot to O(state), all services in
+    parallel, in one module execution.
+  - With O(state=started), a container is kept when it already runs the wanted image with the
+    wanted configuration, started when it is stopped, and recreated when its image or
+    configuration differ. With O(wait), every container is then awaited together until healthy.
+    A container that crashes or turns unhealthy fails the task at once, with its health-check
+    log and its last log lines; with O(cleanup_on_failure) the containers this run created are removed.
+  - The image must already be on the host; nothing is pulled.
+  - Check mode reports the plan (create, recreate, start, keep, remove) without acting.
+version_added: 0.1.0
+author: Selfology DevOps Team (@selfology-devops)
+options:
+  slot:
+    description: The slot.
+    type: str
+    required: true
+    choices: [blue, green]
+  state:
+    description: V(started) runs the slot at O(version); V(stopped) stops its containers; V(absent) removes them.
+    type: str
+    default: started
+    choices: [started, stopped, absent]
+  version:
+    description: The image tag to run; required with O(state=started). Validated as a tag.
+    type: str
+  image_repository:
+    description: Repository of the services image.
+    type: str
+    default: selfology/services
+  services:
+    description: The slot's services and the host port each one publishes on O(bind_address).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Service name.
+        type: str
+        required: true
+      port:
+        description: Host port for the first replica; omit to publish none.
+        type: int
+      probe:
+        description: Not used here; accepted so that M(selfology.ops.smoke_test)'s service list can be passed as it is.
+        type: str
+  replicas:
+    description: Number of containers per service name; services not named run one.
+    type: dict
+    default: {}
+  env:
+    description: Environment common to every service (database and Redis addresses). Never logged.
+    type: dict
+    default: {}
+  labels:
+    description: Extra labels on every container.
+    type: dict
+    default: {}
+  network:
+    description: Docker network the containers join.
+    type: str
+    required: true
+  bind_address:
+    description: Host address ports are published on.
+    type: str
+    default: 127.0.0.1
+  wait:
+    description: Wait until every container is healthy.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for health.
+    type: int
+    default: 60
+  stop_timeout:
+    description: Seconds a container gets to stop before it is killed.
+    type: int
+    default: 10
+  log_lines:
+    description: Log lines reported for each container that failed.
+    type: int
+    default: 20
+  cleanup_on_failure:
+    description: When the wait fails, remove the containers this run created or recreated.
+    type: bool
+    default: true
+  docker_host:
+    description: Docker engine address. Falls back to E(DOCKER_HOST).
+    type: str
+    default: unix:///var/run/docker.sock
+requirements:
+  - docker (the Docker SDK for Python, on the managed host)
+attributes:
+  check_mode:
+    support: full
+    description: Reports the plan for each container without acting.
+'''
+
+EXAMPLES = r'''
+- name: Deploy 1.2.0 to the green slot
+  selfology.ops.slot_deploy:
+    slot: green
+    version: 1.2.0
+    network: selfology-net
+    services:
+      - {name: question-selection, port: 18201}
+      - {name: analysis-worker, port: 18203}
+    env:
+      DATABASE_URL: "{{ vault_database_url }}"
+      REDIS_URL: redis://n8n-redis:6379/0
+
+- name: Remove the blue slot
+  selfology.ops.slot_deploy:
+    slot: blue
+    state: absent
+    network: selfology-net
+'''
+
+RETURN = r'''
+actions:
+  description: What was done (or, in check mode, would be done) to each container, and how long it took.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "selfology-question-selection-green", "service": "question-selection",
+            "action": "create", "seconds": 0.41}]
+containers:
+  description: Names of the slot's containers after the task.
+  returned: always
+  type: list
+  elements: str
+  sample: [selfology-question-selection-green]
+wait_seconds:
+  description: Seconds spent waiting for health.
+  returned: when the task waited
+  type: float
+  sample: 2.3
+failures:
+  description: For each container that crashed, turned unhealthy or timed out - state, health log, last log lines.
+  returned: on failure
+  type: list
+  elements: dict
+  sample: [{"container": "selfology-question-selection-green", "health": "unhealthy",
+            "health_log": ["..."], "logs": ["..."]}]
+removed:
+  description: Containers removed after a failed wait.
+  returned: on failure
+  type: list
+  elements: str
+  sample: [selfology-question-selection-green]
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfology.ops.plugins.module_utils import docker_client
+from ansible_collections.selfology.ops.plugins.module_utils.deploy import (
+    DeployFailed, SlotContainers, desired_containers, plan)
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+
+
+def started(module, slot):
+    params = module.params
+    specs = desired_containers(params, slot.image_id())
+    actions = plan(specs, slot.existing())
+    changed = any(a['action'] != 'keep' for a in actions)
+    result = dict(changed=changed, actions=actions, containers=[s['name'] for s in specs])
+    if module.check_mode:
+        return result
+    slot.apply(actions, specs)
+    if params['wait']:
+        began = time.monotonic()
+        try:
+            slot.wait_healthy([s['name'] for s in specs], params['wait_timeout'])
+        except DeployFailed as exc:
+            removed = []
+            if params['cleanup_on_failure']:
+                removed = [a['name'] for a in actions if a['action'] in ('create', 'recreate')]
+                slot.remove_all(removed)
+            module.fail_json(msg='slot %s did not become healthy: %s' % (params['slot'], exc),
+                             failures=exc.failures, removed=removed, **result)
+        result['wait_seconds'] = round(time.monotonic() - began, 2)
+    return result
+
+
+def main():
+    argument_spec = dict(
+        slot=dict(type='str', required=True, choices=['blue', 'green']),
+        state=dict(type='str', default='started', choices=['started', 'stopped', 'absent']),
+        version=dict(type='str'),
+        image_repository=dict(type='str', default='selfology/services'),
+        services=dict(type='list', elements='dict', default=[], options=dict(
+            name=dict(type='str', required=True),
+            port=dict(type='int'),
+            probe=dict(type='str'),
+        )),
+        replicas=dict(type='dict', default={}),
+        env=dict(type='dict', default={}, no_log=True),
+        labels=dict(type='dict', default={}),
+        network=dict(type='str', required=True),
+        bind_address=dict(type='str', default='127.0.0.1'),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=60),
+        stop_timeout=dict(type='int', default=10),
+        log_lines=dict(type='int', default=20),
+        cleanup_on_failure=dict(type='bool', default=True),
+    )
+    argument_spec.update(docker_client.docker_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[('state', 'started', ['version', 'services'])])
+    docker_client.require_docker(module)
+    try:
+        slot = SlotContainers(lambda: docker_client.connect(module.params), module.params)
+        if module.params['state'] == 'started':
+            result = started(module, slot)
+        else:
+            existing = slot.existing()
+            if module.params['state'] == 'absent':
+                names = sorted(existing)
+                if not module.check_mode:
+                    slot.remove_all(names)
+                result = dict(changed=bool(names), containers=[],
+                              actions=[{'name': n, 'action': 'remove'} for n in names])
+            else:
+                names = sorted(n for n, c in existing.items() if c['status'] == 'running')
+                if not module.check_mode:
+                    slot.stop_all(names)
+                result = dict(changed=bool(names), containers=sorted(existing),
+                              actions=[{'name': n, 'action': 'stop'} for n in names])
+    except SelfologyError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
