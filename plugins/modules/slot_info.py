@@ -14,6 +14,8 @@ description:
     slots, found by their C(org.selfology.slot) label, in one pass over the Docker engine.
   - Reports per slot each expected service's container state and health, and whether the
     slot is wholly healthy. A service with no container is reported as C(missing).
+  - Reports B(drift) - every way the recorded state, the load balancer's upstream, the Redis
+    active-slot key and the running containers disagree - in plain sentences.
   - Read-only; supports check mode.
 version_added: 0.1.0
 author: Selfology DevOps Team (@selfology-devops)
@@ -31,6 +33,14 @@ options:
     description: Docker engine address. Falls back to E(DOCKER_HOST).
     type: str
     default: unix:///var/run/docker.sock
+  lb_config:
+    description: The load balancer's configuration file on the host; when set, its upstream slot is compared with the recorded one.
+    type: path
+  active_slot_key:
+    description: Redis key naming the slot that consumes events; when set, it is compared with the recorded active slot.
+    type: str
+extends_documentation_fragment:
+  - selfology.ops.redis
 requirements:
   - docker (the Docker SDK for Python, on the managed host)
 attributes:
@@ -82,11 +92,25 @@ slots:
           state: running
           health: healthy
           version: 1.0.0
+drift:
+  description: Disagreements between the recorded state, the load balancer, Redis and the containers; empty when none.
+  returned: always
+  type: list
+  elements: str
+  sample: ["the load balancer sends traffic to green but the recorded active slot is blue"]
+lb_slots:
+  description: Slots named in the load balancer's upstreams, when O(lb_config) is set.
+  returned: when O(lb_config) is set
+  type: list
+  elements: str
+  sample: [blue]
 '''
+
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfology.ops.plugins.module_utils import docker_client
+from ansible_collections.selfology.ops.plugins.module_utils import docker_client, redis_connection
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.slots import (
     SLOTS, container_name, other_slot, read_state, validate_service)
@@ -120,12 +144,53 @@ def summarize(services, containers, state):
     }
 
 
+UPSTREAM = re.compile(r'server selfology-[a-z0-9-]+?-(blue|green)(?:-[0-9]+)?:')
+
+
+def lb_slots(path):
+    try:
+        with open(path) as handle:
+            return sorted(set(UPSTREAM.findall(handle.read())))
+    except OSError as exc:
+        raise SelfologyError('cannot read the load balancer configuration %s: %s' % (path, exc))
+
+
+def find_drift(summary, upstream_slots=None, redis_active=None, check_redis=False):
+    """Every disagreement between record, load balancer, Redis and containers, as a sentence."""
+    drift = []
+    active = summary['active_slot']
+    versions = summary['state'].get('versions') or {}
+    if upstream_slots is not None:
+        if len(upstream_slots) != 1:
+            drift.append('the load balancer names slots %s, not one slot' % (', '.join(upstream_slots) or 'none'))
+        elif upstream_slots[0] != active:
+            drift.append('the load balancer sends traffic to %s but the recorded active slot is %s'
+                         % (upstream_slots[0], active))
+    if check_redis and redis_active != active:
+        drift.append('Redis says %s consumes events but the recorded active slot is %s' % (redis_active, active))
+    for slot, info in summary['slots'].items():
+        recorded = versions.get(slot)
+        missing = [s['container'] for s in info['services'] if s['state'] != 'running']
+        if slot == active and missing:
+            drift.append('active slot %s has services not running: %s' % (slot, ', '.join(missing)))
+        if recorded and not info['present']:
+            drift.append('slot %s is recorded as running %s but has no containers' % (slot, recorded))
+        elif info['present'] and not recorded:
+            drift.append('slot %s has containers but no recorded version' % slot)
+        elif recorded and info['version'] != recorded:
+            drift.append('slot %s is recorded as %s but its containers run %s' % (slot, recorded, info['version']))
+    return drift
+
+
 def main():
     argument_spec = dict(
         services=dict(type='list', elements='str', required=True),
         state_file=dict(type='path', required=True),
+        lb_config=dict(type='path'),
+        active_slot_key=dict(type='str', no_log=False),
     )
     argument_spec.update(docker_client.docker_argument_spec())
+    argument_spec.update(redis_connection.redis_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     docker_client.require_docker(module)
     try:
@@ -133,6 +198,13 @@ def main():
         state = read_state(module.params['state_file'])
         client = docker_client.connect(module.params)
         result = summarize(services, docker_client.slot_containers(client), state)
+        upstream, redis_active = None, None
+        if module.params['lb_config']:
+            upstream = result['lb_slots'] = lb_slots(module.params['lb_config'])
+        if module.params['active_slot_key']:
+            redis_connection.require_redis(module)
+            redis_active = redis_connection.connect(module.params).get(module.params['active_slot_key'])
+        result['drift'] = find_drift(result, upstream, redis_active, bool(module.params['active_slot_key']))
     except SelfologyError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)

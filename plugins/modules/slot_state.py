@@ -30,7 +30,17 @@ options:
     required: true
     choices: [blue, green]
   versions:
-    description: Versions to record per slot, merged into what is recorded. A null value forgets a slot's version.
+    description:
+      - Versions to record per slot, merged into what is recorded. A null value forgets a slot's version.
+      - A slot whose recorded version changes gets a new C(deployed_at) time.
+    type: dict
+    default: {}
+  forget_previous:
+    description: Forget the previous slot, because a deploy replaced what it held; a rollback then has nowhere to go.
+    type: bool
+    default: false
+  replicas:
+    description: Replicas per service to record, merged into what is recorded.
     type: dict
     default: {}
   active_slot_key:
@@ -70,20 +80,31 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfology.ops.plugins.module_utils import redis_connection
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.slots import (
-    SLOTS, read_state, validate_version, write_state)
+    SLOTS, read_state, validate_service, validate_version, write_state)
 
 
-def desired_state(current, active, versions, now):
+def desired_state(current, active, versions, now, forget_previous=False, replicas=None):
     state = dict(current)
     recorded = dict(current.get('versions') or {})
+    deployed_at = dict(current.get('deployed_at') or {})
     for slot, version in versions.items():
         if slot not in SLOTS:
             raise SelfologyError('unknown slot %r in versions' % slot)
         if version is None:
             recorded.pop(slot, None)
-        else:
-            recorded[slot] = validate_version(str(version))
+            deployed_at.pop(slot, None)
+        elif recorded.get(slot) != validate_version(str(version)):
+            recorded[slot] = str(version)
+            deployed_at[slot] = now
     state['versions'] = recorded
+    if deployed_at or 'deployed_at' in current:
+        state['deployed_at'] = deployed_at
+    if replicas:
+        merged = dict(current.get('replicas') or {})
+        merged.update((validate_service(k), int(v)) for k, v in replicas.items())
+        state['replicas'] = dict((k, v) for k, v in merged.items() if v != 1)
+    if forget_previous and state.get('previous'):
+        state['previous'] = None
     if current.get('active') != active:
         state['previous'] = current.get('active')
         state['active'] = active
@@ -96,6 +117,8 @@ def main():
         state_file=dict(type='path', required=True),
         active=dict(type='str', required=True, choices=list(SLOTS)),
         versions=dict(type='dict', default={}),
+        forget_previous=dict(type='bool', default=False),
+        replicas=dict(type='dict', default={}),
         active_slot_key=dict(type='str', default='selfology:active_slot', no_log=False),
     )
     argument_spec.update(redis_connection.redis_argument_spec())
@@ -105,7 +128,8 @@ def main():
     try:
         current = read_state(params['state_file'])
         now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-        state = desired_state(current, params['active'], params['versions'], now)
+        state = desired_state(current, params['active'], params['versions'], now,
+                              params['forget_previous'], params['replicas'])
         client = redis_connection.connect(params)
         key_before = client.get(params['active_slot_key'])
         file_changed = state != current

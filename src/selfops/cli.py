@@ -20,6 +20,19 @@ def version_arg(value):
         raise argparse.ArgumentTypeError(str(exc))
 
 
+def service_arg(value):
+    try:
+        return collection.module_utils().validate_service(value)
+    except Exception as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def replicas_arg(value):
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, not {value!r}")
+    return int(value)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="selfops", description="The Selfology runbook as code.")
     common = argparse.ArgumentParser(add_help=False)
@@ -30,7 +43,22 @@ def build_parser():
     common.add_argument("-q", "--quiet", action="store_true", help="do not print task progress")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("status", parents=[common], help="slots, versions and each service's health")
+    lifecycle = argparse.ArgumentParser(add_help=False, parents=[common])
+    lifecycle.add_argument("--force", action="store_true",
+                           help="break a stale lock (and, for cleanup, ignore the retention window)")
+    lifecycle.add_argument("--reason", default="", help="why --force is used; required with it, kept in the audit log")
+
+    sub.add_parser("status", parents=[common], help="slots, versions, each service's health, and drift")
+    deploy = sub.add_parser("deploy", parents=[lifecycle], help="deploy VERSION to the inactive slot")
+    deploy.add_argument("version", type=version_arg)
+    sub.add_parser("switch", parents=[lifecycle], help="move traffic to the inactive slot")
+    sub.add_parser("rollback", parents=[lifecycle], help="move traffic back to the previous slot")
+    sub.add_parser("cleanup", parents=[lifecycle], help="remove the inactive slot")
+    scale = sub.add_parser("scale", parents=[lifecycle], help="run N containers of SERVICE in the active slot")
+    scale.add_argument("service", type=service_arg)
+    scale.add_argument("replicas", type=replicas_arg)
+    history = sub.add_parser("history", parents=[common], help="the audit log of lifecycle actions")
+    history.add_argument("-n", "--lines", type=replicas_arg, default=20, help="how many entries (default 20)")
     smoke = sub.add_parser("smoke", parents=[common], help="the four smoke checks against a slot")
     smoke.add_argument("--slot", choices=["blue", "green"], help="slot to test (default: the active slot)")
     smoke.add_argument("--version", type=version_arg, help="fail unless every service reports this version")
@@ -105,7 +133,34 @@ def cmd_lab(args):
     return finish(args, run, lines, {"hosts": hosts})
 
 
-COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab}
+def cmd_lifecycle(args):
+    if args.force and not args.reason.strip():
+        print("selfops: --force needs --reason", file=sys.stderr)
+        return 2
+    extravars = {"bluegreen_force": args.force, "bluegreen_reason": args.reason}
+    if args.command == "deploy":
+        extravars["bluegreen_version"] = args.version
+    if args.command == "scale":
+        extravars.update(bluegreen_service=args.service, bluegreen_replicas=args.replicas)
+    run = execute(args, args.command, extravars)
+    before = {r.host: r.res for r in reversed(run.of("selfology.ops.slot_info"))}  # the first read, per host
+    lines = [render.lifecycle(args.command, run, host, before.get(host, {}), args) for host in sorted(before)]
+    audit = [r.res.get("entry", {}) for r in run.of("selfology.ops.audit_log")]
+    return finish(args, run, lines, {"hosts": {r.host: r.res for r in run.of("selfology.ops.audit_log")},
+                                     "audit": audit})
+
+
+def cmd_history(args):
+    run = execute(args, "history", {"history_lines": args.lines})
+    hosts = {}
+    for r in run.of("ansible.builtin.command"):
+        hosts[r.host] = [json.loads(line) for line in r.res.get("stdout_lines", []) if line.startswith("{")]
+    lines = [render.history(host if len(hosts) > 1 else None, entries) for host, entries in hosts.items()]
+    return finish(args, run, lines, {"hosts": hosts})
+
+
+COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history,
+            **{name: cmd_lifecycle for name in ("deploy", "switch", "rollback", "cleanup", "scale")}}
 
 
 def main(argv=None):

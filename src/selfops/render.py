@@ -15,6 +15,9 @@ def status(host, info):
         width = max(len(s["container"]) for s in detail["services"]) + 1
         for service in detail["services"]:
             lines.append(f"  {(service['container'] + ':').ljust(width)} {service['health']}")
+    if "drift" in info:
+        lines.append("")
+        lines += [f"{WARN} DRIFT: {d}" for d in info["drift"]] or [f"{OK} No drift: state, load balancer, Redis and containers agree"]
     return "\n".join(lines)
 
 
@@ -39,4 +42,128 @@ def failures(run):
     for failed in run.failures():
         message = failed.res.get("msg") or failed.res.get("stderr") or "failed"
         lines.append(f"{FAIL} [{failed.host}] {failed.task}: {message}")
+    return "\n".join(lines)
+
+
+def _one(run, action, host):
+    found = [r.res for r in run.of(action) if r.host == host]
+    return found[0] if found else None
+
+
+def _deploy_lines(res, verb):
+    lines = []
+    for action in res.get("actions", []):
+        if action["action"] != "keep":
+            lines.append(f"  {verb.get(action['action'], action['action'].capitalize())} {action['name']}...")
+    return lines
+
+
+def _health_lines(res):
+    if res.get("failures"):
+        lines = []
+        for failure in res["failures"]:
+            lines.append(f"  {FAIL} {failure['container']} is {failure.get('health')} ({failure.get('status')})")
+            lines += [f"      health check: {probe}" for probe in failure.get("health_log", []) if probe]
+            lines += [f"      log: {line}" for line in failure.get("logs", [])[-10:]]
+        if res.get("removed"):
+            lines.append(f"  Removed {', '.join(res['removed'])}")
+        return lines
+    return [f"  {OK} {name} is healthy" for name in res.get("containers", [])]
+
+
+def deploy(run, host, before, args):
+    active, target = before.get("active_slot"), before.get("inactive_slot")
+    lines = ["🚀 Starting Blue-Green deployment...", f"Version: {args.version}",
+             f"Active slot: {active}", f"Target slot: {target}", ""]
+    backup = _one(run, "selfology.ops.schema_backup", host)
+    if backup and backup.get("path"):
+        lines += [f"Backup: {backup['path']} ({backup['size_bytes']} bytes, "
+                  f"{backup['toc_entries']} entries, verified with pg_restore --list)", ""]
+    started = _one(run, "selfology.ops.slot_deploy", host)
+    if started and started.get("actions") is not None and not started.get("skipped"):
+        lines.append(f"Starting services in {target} slot...")
+        lines += _deploy_lines(started, {"create": "Starting", "recreate": "Replacing", "start": "Starting"})
+        lines += ["", "Waiting for all services to become healthy..."] + _health_lines(started) + [""]
+    checks = _one(run, "selfology.ops.smoke_test", host)
+    if checks and checks.get("checks"):
+        lines += smoke(None, checks).splitlines() + [""]
+    if run.ok:
+        if started is None or started.get("skipped"):
+            lines.append(f"{OK} {active} already runs {args.version}: nothing to do")
+        else:
+            lines += [f"{OK} Deployment to {target} slot completed successfully",
+                      "Run 'selfops switch' to switch traffic"]
+    return "\n".join(lines)
+
+
+def switch(run, host, before, args):
+    active, target = before.get("active_slot"), before.get("inactive_slot")
+    lines = [f"Switching traffic from {active} to {target}...", "Final health check before switching..."]
+    if run.ok:
+        lines += [f"  {OK} All services in {target} slot are healthy", "",
+                  f"{OK} Traffic switched to {target} slot",
+                  f"Old slot ({active}) will remain running for rollback capability"]
+    return "\n".join(lines)
+
+
+def rollback(run, host, before, args):
+    active, previous = before.get("active_slot"), (before.get("state") or {}).get("previous")
+    lines = [f"{WARN} Rolling back from {active} to {previous}...",
+             f"Checking if {previous} slot services are still running..."]
+    started = _one(run, "selfology.ops.slot_deploy", host)
+    if started and started.get("actions") is not None:
+        lines += _deploy_lines(started, {"start": "Starting", "create": "Starting", "recreate": "Replacing"})
+        lines.append(f"  {OK} All services in {previous} slot are available" if not started.get("failed")
+                     else f"  {FAIL} {previous} slot did not come back")
+    if run.ok:
+        lines += ["", f"Switching traffic back to {previous}...",
+                  f"{OK} Rollback completed - traffic switched back to {previous}"]
+    return "\n".join(lines)
+
+
+def cleanup(run, host, before, args):
+    inactive = before.get("inactive_slot")
+    lines = [f"Cleaning up inactive slot ({inactive})..."]
+    removed = _one(run, "selfology.ops.slot_deploy", host)
+    if removed:
+        names = [a["name"] for a in removed.get("actions", [])]
+        lines += [f"  Stopping {name}..." for name in names] + [f"  Removing {name}..." for name in names]
+    if run.ok:
+        lines.append(f"{OK} Cleanup completed" if removed and removed.get("changed") else
+                     f"{OK} Nothing to clean up: {inactive} has no containers")
+    return "\n".join(lines)
+
+
+def scale(run, host, before, args):
+    lines = [f"Scaling {args.service} to {args.replicas} in {before.get('active_slot')} slot..."]
+    started = _one(run, "selfology.ops.slot_deploy", host)
+    if started and started.get("actions") is not None:
+        lines += _deploy_lines(started, {"create": "Starting", "remove": "Removing", "recreate": "Replacing"})
+        lines += _health_lines(started) if started.get("failures") else []
+    if run.ok:
+        lines.append(f"{OK} {args.service} runs {args.replicas} container(s)")
+    return "\n".join(lines)
+
+
+LIFECYCLE = {"deploy": deploy, "switch": switch, "rollback": rollback, "cleanup": cleanup, "scale": scale}
+
+
+def lifecycle(command, run, host, before, args):
+    return LIFECYCLE[command](run, host, before, args)
+
+
+def history(host, entries):
+    lines = [f"[{host}]"] if host else []
+    if not entries:
+        return "\n".join(lines + ["No lifecycle actions recorded yet."])
+    lines.append(f"{'WHEN':20} {'ACTION':9} {'VERSION':12} {'OUTCOME':8} {'SLOTS':13} {'SECONDS':>7}  WHO")
+    for entry in entries:
+        before = (entry.get("slots_before") or {}).get("active") or "-"
+        after = (entry.get("slots_after") or {}).get("active") or "-"
+        lines.append(f"{entry.get('at', '?')[:19]:20} {entry.get('action', '?'):9} {entry.get('version') or '-':12} "
+                     f"{entry.get('outcome', '?'):8} {before + '→' + after:13} {entry.get('duration_s', 0):>7}  "
+                     f"{entry.get('who', '?')}")
+        message = (entry.get("details") or {}).get("message")
+        if message and entry.get("outcome") not in ("success",):
+            lines.append(f"{'':20} {message}")
     return "\n".join(lines)

@@ -51,7 +51,20 @@ def test_switching_records_the_previous_slot_and_time():
     before = {"active": "blue", "versions": {"blue": "1.0.0"}}
     after = desired_state(before, "green", {"green": "1.1.0"}, "T1")
     assert after == {"active": "green", "previous": "blue", "switched_at": "T1",
-                     "versions": {"blue": "1.0.0", "green": "1.1.0"}}
+                     "versions": {"blue": "1.0.0", "green": "1.1.0"}, "deployed_at": {"green": "T1"}}
+
+
+def test_a_deploy_forgets_the_previous_slot_it_overwrote():
+    before = {"active": "green", "previous": "blue", "versions": {"blue": "1.0.0", "green": "1.1.0"}}
+    after = desired_state(before, "green", {"blue": "1.2.0"}, "T3", forget_previous=True)
+    assert after["previous"] is None and after["versions"]["blue"] == "1.2.0"
+    assert after["deployed_at"] == {"blue": "T3"}
+
+
+def test_replicas_are_merged_and_one_means_default():
+    after = desired_state({"active": "blue", "replicas": {"analysis-worker": 3}}, "blue", {}, "T",
+                          replicas={"question-selection": 2, "analysis-worker": 1})
+    assert after["replicas"] == {"question-selection": 2}
 
 
 def test_recording_the_same_state_changes_nothing():
