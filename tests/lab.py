@@ -66,7 +66,8 @@ def run_module(module, args, check=False):
 
         def keep(event):
             if event.get("event") in ("runner_on_ok", "runner_on_failed"):
-                results.append(event["event_data"]["res"])
+                # The failed event's result does not always carry 'failed' (ansible-core 2.19).
+                results.append(dict(event["event_data"]["res"], failed=event["event"] == "runner_on_failed"))
 
         ansible_runner.run(
             private_data_dir=private, playbook=str(path), inventory=str(INVENTORY), envvars=_env(),
