@@ -19,11 +19,10 @@ import datetime
 import gzip
 import json
 import os
-import re
 import time
 import zlib
 
-from ansible_collections.selfology.ops.plugins.module_utils import postgres
+from ansible_collections.selfology.ops.plugins.module_utils import durations, postgres
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError, UnsafeOperation
 
 try:
@@ -50,8 +49,6 @@ OUTBOX_COLUMNS = (
 ARCHIVE_COLUMNS = OUTBOX_COLUMNS + (('archived_at', 'timestamp with time zone'),)
 COLUMN_NAMES = tuple(column[0] for column in OUTBOX_COLUMNS)
 
-DURATION = re.compile(r'([1-9][0-9]{0,9})(ms|s|m|h|d|w)')
-UNIT_SECONDS = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
 DAY = 86400
 
 # Bounds of each option: (smallest, largest) in seconds for durations.
@@ -80,31 +77,9 @@ class OutboxInterrupted(SelfologyError):
 # ---------------------------------------------------------------- validation (pure)
 
 def parse_duration(value, name='duration'):
-    """'30d', '12h', '90d', '2s', '500ms' -> datetime.timedelta, within the option's bounds.
-
-    One whole number and one unit (ms, s, m, h, d, w), nothing else: no spaces, signs, fractions,
-    compound forms or PostgreSQL interval syntax.
-    """
-    text = value if isinstance(value, str) else ''
-    match = DURATION.fullmatch(text)
-    if not match:
-        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + '...'
-        raise SelfologyError(
-            '%s: %r is not a duration; use a whole number and one unit of ms, s, m, h, d, w, '
-            'such as 30d, 12h or 2s' % (name, shown))
-    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    """A duration option as a timedelta, within that option's bounds (LIMITS)."""
     low, high = LIMITS.get(name, (0.001, 36500 * DAY))
-    if seconds < low or seconds > high:
-        raise SelfologyError('%s: %s is out of range (%s to %s)' % (
-            name, text, format_seconds(low), format_seconds(high)))
-    return datetime.timedelta(seconds=seconds)
-
-
-def format_seconds(seconds):
-    for unit in ('w', 'd', 'h', 'm', 's'):
-        if seconds >= UNIT_SECONDS[unit] and seconds % UNIT_SECONDS[unit] == 0:
-            return '%d%s' % (seconds // UNIT_SECONDS[unit], unit)
-    return '%dms' % round(seconds * 1000)
+    return datetime.timedelta(seconds=durations.parse_duration(value, name, low, high))
 
 
 def validate_int(value, name, low, high):
