@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import collection, render
+from . import checks, collection, render
 from .runner import run_playbook
 
 FAULTS = ["none", "unhealthy", "slow", "errors", "crash"]
@@ -59,6 +59,7 @@ def build_parser():
     scale.add_argument("replicas", type=replicas_arg)
     history = sub.add_parser("history", parents=[common], help="the audit log of lifecycle actions")
     history.add_argument("-n", "--lines", type=replicas_arg, default=20, help="how many entries (default 20)")
+    checks.add_parsers(sub, common)
     smoke = sub.add_parser("smoke", parents=[common], help="the four smoke checks against a slot")
     smoke.add_argument("--slot", choices=["blue", "green"], help="slot to test (default: the active slot)")
     smoke.add_argument("--version", type=version_arg, help="fail unless every service reports this version")
@@ -160,7 +161,8 @@ def cmd_history(args):
 
 
 COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history,
-            **{name: cmd_lifecycle for name in ("deploy", "switch", "rollback", "cleanup", "scale")}}
+            **{name: cmd_lifecycle for name in ("deploy", "switch", "rollback", "cleanup", "scale")},
+            **checks.COMMANDS}
 
 
 def main(argv=None):
