@@ -161,12 +161,15 @@ class SlotContainers(object):
         deadline = time.monotonic() + timeout
         pending = set(names)
         states = {}
+        restarts = {}  # restarts before the wait began (a kept container may have an old one)
         while pending:
             for name in sorted(pending):
-                state = self.client.api.inspect_container(name)['State']
+                inspected = self.client.api.inspect_container(name)
+                state = inspected['State']
                 health = (state.get('Health') or {}).get('Status', 'none')
                 states[name] = (state, health)
-                if state.get('Status') in ('exited', 'dead', 'restarting') or state.get('RestartCount', 0) > 0:
+                restarted = inspected.get('RestartCount', 0) > restarts.setdefault(name, inspected.get('RestartCount', 0))
+                if state.get('Status') in ('exited', 'dead', 'restarting') or restarted:
                     raise DeployFailed('%s crashed (exit code %s)' % (name, state.get('ExitCode')),
                                        self.diagnose([name], states))
                 if health == 'unhealthy':

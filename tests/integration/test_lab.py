@@ -8,7 +8,7 @@ import docker
 import pytest
 
 from conftest import selfops
-from lab import LB_URL, ROOT, run_playbook
+from lab import LB_URL, ROOT, STATE_FILE, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -28,20 +28,29 @@ def smoke_json(*args):
     return proc.returncode, json.loads(proc.stdout), proc
 
 
-def test_lab_starts_the_blue_slot_healthy(lab):
+def active():
+    """The active slot and its version (blue and 1.0.0 on a fresh lab; other tests may switch)."""
+    state = json.loads(STATE_FILE.read_text())
+    return state["active"], state["versions"][state["active"]]
+
+
+def test_the_active_slot_runs_every_service_healthy(lab):
     proc = selfops("status", "--json")
     info = json.loads(proc.stdout)["hosts"]["localhost"]
-    assert info["active_slot"] == "blue"
-    blue = info["slots"]["blue"]
-    assert [s["name"] for s in blue["services"]] == [
+    assert info["active_slot"] == active()[0]
+    slot = info["slots"][info["active_slot"]]
+    assert [s["name"] for s in slot["services"]] == [
         "question-selection", "session-management", "analysis-worker", "outbox-relay"]
-    assert all(s["state"] == "running" and s["health"] == "healthy" for s in blue["services"]), blue
+    assert all(s["state"] == "running" and s["health"] == "healthy" for s in slot["services"]), slot
+    assert info["drift"] == []
 
 
 def test_status_prints_the_runbook_block(lab):
     out = selfops("status", "-q").stdout
-    assert out.startswith("Active Slot:   blue\nInactive Slot: green\n")
-    assert "  selfology-question-selection-blue: healthy" in out
+    slot = active()[0]
+    other = "green" if slot == "blue" else "blue"
+    assert out.startswith(f"Active Slot:   {slot}\nInactive Slot: {other}\n")
+    assert f"  selfology-question-selection-{slot}: healthy" in out
 
 
 def test_lab_up_twice_changes_nothing(lab):
@@ -56,7 +65,7 @@ def test_four_smoke_checks_pass_with_timings(lab):
     checks = out["hosts"]["localhost"]["checks"]
     assert [c["name"] for c in checks] == ["service_response", "database", "redis", "event_bus"]
     assert all(c["passed"] and c["duration_ms"] >= 0 for c in checks)
-    assert checks[3]["consumer"] == "selfology-analysis-worker-blue"
+    assert checks[3]["consumer"] == f"selfology-analysis-worker-{active()[0]}"
 
 
 @pytest.mark.parametrize("container, check_title", [
@@ -98,7 +107,7 @@ def test_an_answer_travels_from_the_load_balancer_to_the_profile(lab, pg):
     wait_for(lambda: _user_events(pg, user_id) == (1, 1), 10, message="worker effect")
     with urllib.request.urlopen(f"{LB_URL}/api/sessions/{user_id}", timeout=5) as response:
         profile = json.loads(response.read())
-    assert profile["traits"] == {"openness": 0.9} and profile["served_by"]["slot"] == "blue"
+    assert profile["traits"] == {"openness": 0.9} and profile["served_by"]["slot"] == active()[0]
 
 
 def test_restarting_relay_and_worker_mid_flow_loses_and_duplicates_nothing(lab, pg, rdb):
@@ -124,10 +133,11 @@ def test_restarting_relay_and_worker_mid_flow_loses_and_duplicates_nothing(lab, 
     producer = threading.Thread(target=produce)
     producer.start()
     time.sleep(0.3)
-    engine.containers.get("selfology-outbox-relay-blue").restart(timeout=10)
-    engine.containers.get("selfology-analysis-worker-blue").kill()
+    slot = active()[0]
+    engine.containers.get(f"selfology-outbox-relay-{slot}").restart(timeout=10)
+    engine.containers.get(f"selfology-analysis-worker-{slot}").kill()
     time.sleep(0.5)
-    engine.containers.get("selfology-analysis-worker-blue").start()
+    engine.containers.get(f"selfology-analysis-worker-{slot}").start()
     producer.join(timeout=120)
     assert stop.is_set(), "producer did not finish"
     wait_for(lambda: _user_events(pg, user_id)[0] == produced, 90, interval=0.5,
@@ -142,7 +152,8 @@ def test_restarting_relay_and_worker_mid_flow_loses_and_duplicates_nothing(lab, 
 def test_the_load_balancer_serves_the_active_slot(lab):
     with urllib.request.urlopen(f"{LB_URL}/api/questions/next/1", timeout=5) as response:
         body = json.loads(response.read())
-    assert body["served_by"] == {"service": "question-selection", "slot": "blue", "version": "1.0.0"}
+    slot, version = active()
+    assert body["served_by"] == {"service": "question-selection", "slot": slot, "version": version}
 
 
 def test_a_fault_version_is_built_with_its_fault(lab):
