@@ -10,9 +10,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
-	$(SELFOPS) lab up
-	$(SELFOPS) status
-	$(SELFOPS) smoke
+	@scripts/demo.sh
 
 test: bootstrap lint sanity unit integration molecule build
 
@@ -28,8 +26,10 @@ unit:
 integration:
 	SELFOPS_KEEP_LAB=1 $(BIN)/python -m pytest tests/integration -q
 
+# maintenance first: the default scenario owns the lab and removes it at the end.
 molecule:
-	cd $(CURDIR) && $(BIN)/molecule test --all
+	$(BIN)/molecule test -s maintenance
+	$(BIN)/molecule test -s default
 
 build:
 	@scripts/build-collection.sh
