@@ -6,7 +6,7 @@ import psycopg
 import pytest
 import redis
 
-from lab import PG, REDIS, ROOT, pg_dsn
+from lab import PG, REDIS, ROOT, bot_api_stand_in, pg_dsn
 
 sys.path.insert(0, str(ROOT / ".collections"))
 
@@ -51,3 +51,9 @@ def pg_params():
 @pytest.fixture
 def redis_params():
     return dict(REDIS)
+
+
+@pytest.fixture
+def bot_api():
+    with bot_api_stand_in() as server:
+        yield server

@@ -1,8 +1,12 @@
 """The lab's addresses, read from its inventory, and helpers that run our modules for real."""
+import contextlib
+import http.server
 import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import ansible_runner
@@ -76,3 +80,47 @@ def run_module(module, args, check=False):
         )
     assert results, f"{module} produced no result"
     return results[-1]
+
+
+def wait_for(predicate, timeout, interval=0.2, message="condition"):
+    """Polls predicate until it returns something true; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{message} not reached within {timeout}s")
+
+
+class _BotAPIHandler(http.server.BaseHTTPRequestHandler):
+    """Answers sendMessage as the Telegram Bot API does (the real one is out of reach here)."""
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests.append(dict(path=self.path, body=json.loads(body),
+                                         content_type=self.headers["Content-Type"]))
+        status, answer = self.server.answer
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def bot_api_stand_in(message_id=77):
+    """A local Bot API stand-in on 127.0.0.1: set .answer, read .requests, point api_url at .url."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BotAPIHandler)
+    server.requests = []
+    server.answer = (200, {"ok": True, "result": {"message_id": message_id, "chat": {"id": -100123}}})
+    server.url = "http://127.0.0.1:%d" % server.server_address[1]
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()

@@ -3,7 +3,6 @@ import json
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import ansible_runner
@@ -203,34 +202,11 @@ def test_scale_puts_replicas_behind_the_load_balancer(settled):
     assert f"selfology-question-selection-{active}-2" not in slot_containers(active)
 
 
-class _TelegramStandIn(BaseHTTPRequestHandler):
-    received = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _TelegramStandIn.received.append((self.path, body))
-        data = json.dumps({"ok": True, "result": {"message_id": len(self.received)}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_lifecycle_results_reach_the_team_and_the_audit_log(settled):
-    server = HTTPServer(("127.0.0.1", 0), _TelegramStandIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    try:
-        version = other(state()["versions"][state()["active"]])
-        proc = selfops("deploy", version, "-e", f"bluegreen_telegram_api_url={url}",
-                       "-e", "bluegreen_telegram_token=123:SECRET", "-e", "bluegreen_telegram_chat_id=-100")
-    finally:
-        server.shutdown()
-    path, body = _TelegramStandIn.received[-1]
+def test_lifecycle_results_reach_the_team_and_the_audit_log(settled, bot_api):
+    version = other(state()["versions"][state()["active"]])
+    proc = selfops("deploy", version, "-e", f"bluegreen_telegram_api_url={bot_api.url}",
+                   "-e", "bluegreen_telegram_token=123:SECRET", "-e", "bluegreen_telegram_chat_id=-100")
+    path, body = bot_api.requests[-1]["path"], bot_api.requests[-1]["body"]
     assert path == "/bot123:SECRET/sendMessage" and body["chat_id"] == "-100"
     assert f"deploy {version}" in body["text"]
     assert "SECRET" not in proc.stdout + proc.stderr

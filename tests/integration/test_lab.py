@@ -8,19 +8,9 @@ import docker
 import pytest
 
 from conftest import selfops
-from lab import LB_URL, ROOT, STATE_FILE, run_playbook
+from lab import LB_URL, ROOT, STATE_FILE, run_playbook, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout, interval=0.2, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{message} not reached within {timeout}s")
 
 
 def smoke_json(*args):

@@ -3,13 +3,10 @@
 These need no lab containers: files live in tmp_path and the Bot API is a local stand-in.
 """
 import contextlib
-import http.server
 import json
 import os
 import socket
-import threading
 
-import pytest
 
 from lab import run_module
 
@@ -107,35 +104,6 @@ def test_audit_log_check_mode_writes_nothing(tmp_path):
 
 # notify_telegram
 
-class FakeBotAPI(http.server.BaseHTTPRequestHandler):
-
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.requests.append(dict(path=self.path, body=json.loads(body)))
-        status, answer = self.server.answer
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def bot_api():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeBotAPI)
-    server.requests = []
-    server.answer = (200, {"ok": True, "result": {"message_id": 5}})
-    server.url = "http://127.0.0.1:%d" % server.server_address[1]
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 @contextlib.contextmanager
 def refused_port():
     """A local port that is bound but not listening, for as long as the block lasts: connections are refused."""
@@ -150,8 +118,8 @@ def telegram_args(api_url, **extra):
 
 def test_telegram_sends(bot_api):
     result = run_module(TELEGRAM, telegram_args(bot_api.url))
-    assert not result.get("failed") and result["changed"] and result["sent"] and result["message_id"] == 5
-    assert bot_api.requests == [dict(path="/bot%s/sendMessage" % TOKEN, body={
+    assert not result.get("failed") and result["changed"] and result["sent"] and result["message_id"] == 77
+    assert bot_api.requests == [dict(path="/bot%s/sendMessage" % TOKEN, content_type="application/json", body={
         "chat_id": "-100123", "text": "Deployment v1.2.0 successful", "disable_web_page_preview": True})]
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lab import PG, ROOT, pg_dsn, run_module
+from lab import PG, ROOT, pg_dsn, run_module, wait_for
 
 from ansible_collections.selfology.ops.plugins.module_utils import outbox
 
@@ -21,16 +21,6 @@ pytestmark = pytest.mark.integration
 
 SCHEMA_SQL = (ROOT / "lab" / "sql" / "schema.sql").read_text()
 COLUMNS = "id, event_type, payload, status, created_at, published_at"
-
-
-def wait_for(predicate, timeout, interval=0.2, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{message} not reached within {timeout}s")
 
 
 def admin_connect():
