@@ -19,6 +19,8 @@ description:
   - When the container is not running, the configuration is only written (it is read at start).
 version_added: 0.1.0
 author: Selfology DevOps Team (@selfology-devops)
+extends_documentation_fragment:
+  - selfology.ops.docker
 options:
   content:
     description: The full nginx configuration.
@@ -46,12 +48,6 @@ options:
     description: Seconds to wait for O(verify_body).
     type: float
     default: 10
-  docker_host:
-    description: Docker engine address. Falls back to E(DOCKER_HOST).
-    type: str
-    default: unix:///var/run/docker.sock
-requirements:
-  - docker (the Docker SDK for Python, on the managed host)
 attributes:
   check_mode:
     support: full

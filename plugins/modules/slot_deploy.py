@@ -21,6 +21,8 @@ description:
   - Check mode reports the plan (create, recreate, start, keep, remove) without acting.
 version_added: 0.1.0
 author: Selfology DevOps Team (@selfology-devops)
+extends_documentation_fragment:
+  - selfology.ops.docker
 options:
   slot:
     description: The slot.
@@ -95,12 +97,6 @@ options:
     description: When the wait fails, remove the containers this run created or recreated.
     type: bool
     default: true
-  docker_host:
-    description: Docker engine address. Falls back to E(DOCKER_HOST).
-    type: str
-    default: unix:///var/run/docker.sock
-requirements:
-  - docker (the Docker SDK for Python, on the managed host)
 attributes:
   check_mode:
     support: full

@@ -29,10 +29,6 @@ options:
     description: Path of the slot state file on the host.
     type: path
     required: true
-  docker_host:
-    description: Docker engine address. Falls back to E(DOCKER_HOST).
-    type: str
-    default: unix:///var/run/docker.sock
   lb_config:
     description: The load balancer's configuration file on the host; when set, its upstream slot is compared with the recorded one.
     type: path
@@ -40,9 +36,8 @@ options:
     description: Redis key naming the slot that consumes events; when set, it is compared with the recorded active slot.
     type: str
 extends_documentation_fragment:
+  - selfology.ops.docker
   - selfology.ops.redis
-requirements:
-  - docker (the Docker SDK for Python, on the managed host)
 attributes:
   check_mode:
     support: full

@@ -1,0 +1,462 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfology.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Status logic of the morning checks and of maintenance: figures and thresholds in, ok, warning or
+critical out. The roles gather the figures with modules; everything that decides a status is here,
+where unit tests reach it (tests/unit/test_checks_status.py)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+STATUSES = ('ok', 'warning', 'critical')
+EXIT_CODES = {'ok': 0, 'warning': 1, 'critical': 2}
+
+# The order of the daily report, and the runbook's Daily Checklist wording for each check.
+TITLES = {
+    'services': 'Check system health',
+    'outbox': 'Check pending events',
+    'stream': 'Event stream',
+    'consumers': 'Stream consumers',
+    'logs': 'Check error logs',
+    'redis_memory': 'Redis memory check',
+    'alerts': 'Review overnight alerts',
+}
+
+
+def threshold_status(value, warning, critical):
+    """ok below `warning`, critical above `critical`, warning from `warning` to `critical` (both included).
+    A value of None (unknown) is ok: the caller says it is unknown."""
+    if value is None:
+        return 'ok'
+    try:
+        value, warning, critical = float(value), float(warning), float(critical)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError('thresholds must be numbers (%s)' % exc)
+    if warning > critical:
+        raise AnsibleFilterError('the warning threshold %g is above the critical threshold %g' % (warning, critical))
+    if value > critical:
+        return 'critical'
+    if value >= warning:
+        return 'warning'
+    return 'ok'
+
+
+def worst(statuses):
+    """The worst of some statuses; ok for none."""
+    found = [s for s in statuses if s]
+    for status in found:
+        if status not in STATUSES:
+            raise AnsibleFilterError('unknown status %r' % (status,))
+    return max(found, key=STATUSES.index) if found else 'ok'
+
+
+def _limits(thresholds, key):
+    try:
+        limit = thresholds[key]
+        return limit['warning'], limit['critical']
+    except (KeyError, TypeError):
+        raise AnsibleFilterError('thresholds.%s needs warning and critical' % key)
+
+
+def _check(name, status, message, figures=None, **extra):
+    check = dict(name=name, title=TITLES.get(name, name), status=status, message=message, figures=figures or {})
+    check.update(extra)
+    return check
+
+
+def _unreadable(name, res, what):
+    """A check whose module did not answer (the task runs with failed_when false); None when it answered."""
+    if not isinstance(res, dict) or res.get('skipped'):
+        return _check(name, 'critical', 'cannot read %s: the task did not run' % what, unreadable=True)
+    return _check(name, 'critical', 'cannot read %s: %s' % (what, res.get('msg') or 'no answer'), unreadable=True)
+
+
+def _age(seconds):
+    if seconds is None:
+        return '-'
+    seconds = float(seconds)
+    if seconds < 120:
+        return '%.0fs' % seconds
+    if seconds < 7200:
+        return '%.0fm' % (seconds / 60)
+    if seconds < 172800:
+        return '%.1fh' % (seconds / 3600)
+    return '%.1fd' % (seconds / 86400)
+
+
+def _size(size):
+    size = float(size)
+    for unit in ('B', 'K', 'M', 'G', 'T'):
+        if size < 1024 or unit == 'T':
+            return ('%.0f%s' if unit == 'B' else '%.1f%s') % (size, unit)
+        size /= 1024
+    return '%.1fT' % size
+
+
+def services_check(slots):
+    """Both slots: the active one must be wholly healthy (else critical); a deployed inactive slot that is
+    not healthy, or drift between record, load balancer, Redis and containers, is a warning."""
+    if not isinstance(slots, dict) or 'slots' not in slots:
+        return _unreadable('services', slots, 'the slots')
+    active = slots.get('active_slot')
+    inactive = slots.get('inactive_slot')
+    figures = {'active_slot': active, 'inactive_slot': inactive, 'drift': list(slots.get('drift') or []), 'slots': {}}
+    parts, statuses = [], []
+    for slot in sorted(slots['slots'], key=lambda s: (s != active, s)):
+        info = slots['slots'][slot]
+        services = info.get('services') or []
+        healthy = [s for s in services if s.get('health') == 'healthy']
+        bad = ['%s is %s' % (s['container'], s.get('health') if s.get('state') == 'running' else s.get('state'))
+               for s in services if s.get('health') != 'healthy']
+        role = 'active' if slot == active else 'standby'
+        deployed = slot == active or bool(info.get('present'))
+        figures['slots'][slot] = {'version': info.get('version'), 'present': bool(info.get('present')),
+                                  'healthy': len(healthy), 'services': len(services),
+                                  'unhealthy': bad if deployed else []}
+        if not deployed:
+            parts.append('%s not deployed' % slot)
+            continue
+        version = info.get('version') or 'no version'
+        if isinstance(version, list):
+            version = '/'.join(version)
+        text = '%s %s %d/%d healthy (%s)' % (slot, role, len(healthy), len(services), version)
+        if bad:
+            text += ': ' + ', '.join(bad)
+            statuses.append('critical' if slot == active else 'warning')
+        parts.append(text)
+    if not active:
+        statuses.append('critical')
+        parts.insert(0, 'no active slot recorded')
+    if figures['drift']:
+        statuses.append('warning')
+        parts.append('drift: ' + '; '.join(figures['drift']))
+    return _check('services', worst(statuses), '; '.join(parts), figures)
+
+
+def outbox_check(outbox, thresholds):
+    """Pending rows against outbox_pending (runbook: < 100 ok, > 1000 act), the oldest pending row's
+    age against outbox_age; failed rows are a warning (the relay will never publish them)."""
+    if not isinstance(outbox, dict) or 'counts' not in outbox:
+        return _unreadable('outbox', outbox, 'the outbox')
+    counts = outbox['counts']
+    pending, failed = int(counts.get('pending', 0)), int(counts.get('failed', 0))
+    age = outbox.get('oldest_pending_age_seconds')
+    pending_status = threshold_status(pending, *_limits(thresholds, 'outbox_pending'))
+    age_status = threshold_status(age, *_limits(thresholds, 'outbox_age'))
+    warn, crit = _limits(thresholds, 'outbox_pending')
+    message = '%d pending (ok below %s, critical above %s), %d published, %d failed' % (
+        pending, warn, crit, int(counts.get('published', 0)), failed)
+    if pending:
+        message += '; oldest pending %s old' % _age(age)
+    if age_status != 'ok':
+        message += ' (%s: warning from %ss, critical above %ss)' % ((age_status,) + _limits(thresholds, 'outbox_age'))
+    if failed:
+        message += '; %d failed rows will never be published' % failed
+    figures = {'pending': pending, 'published': int(counts.get('published', 0)), 'failed': failed,
+               'oldest_pending_age_s': age, 'pending_by_type': outbox.get('pending_by_type') or {},
+               'oldest_pending': outbox.get('oldest_pending') or []}
+    return _check('outbox', worst([pending_status, age_status, 'warning' if failed else 'ok']), message, figures)
+
+
+def _group(stream, group):
+    for found in stream.get('groups') or []:
+        if found.get('name') == group:
+            return found
+    return None
+
+
+def stream_check(stream, group, thresholds):
+    """The consumer group's lag (entries not delivered yet) against stream_lag and its oldest pending
+    entry's age against stream_pending_age. A lag Redis cannot know is reported as unknown, not as 0."""
+    if not isinstance(stream, dict) or 'exists' not in stream:
+        return _unreadable('stream', stream, 'the event stream')
+    name = stream.get('stream')
+    if not stream['exists']:
+        return _check('stream', 'warning', 'stream %s does not exist: nothing was ever published' % name,
+                      {'exists': False})
+    found = _group(stream, group)
+    figures = {'exists': True, 'length': stream.get('length'), 'group': group,
+               'last_entry_age_s': stream.get('last_entry_age_s')}
+    if found is None:
+        return _check('stream', 'critical', 'consumer group %s of %s is missing: nothing consumes the events'
+                      % (group, name), figures)
+    lag, lag_known = found.get('lag'), bool(found.get('lag_known'))
+    pending, pending_age = int(found.get('pending') or 0), found.get('oldest_pending_age_s')
+    figures.update(lag=lag if lag_known else None, lag_known=lag_known, pending=pending,
+                   oldest_pending_id=found.get('oldest_pending_id'), oldest_pending_age_s=pending_age,
+                   last_delivered_id=found.get('last_delivered_id'))
+    lag_status = threshold_status(lag if lag_known else None, *_limits(thresholds, 'stream_lag'))
+    age_status = threshold_status(pending_age, *_limits(thresholds, 'stream_pending_age'))
+    lag_text = ('lag %d' % lag) if lag_known else 'lag unknown (Redis cannot know it after XDEL or XGROUP SETID)'
+    pending_text = ('%d pending, oldest %s old' % (pending, _age(pending_age))) if pending else 'nothing pending'
+    message = '%s: %s, %s, %s entries' % (group, lag_text, pending_text, stream.get('length'))
+    return _check('stream', worst([lag_status, age_status]), message, figures)
+
+
+def consumers_check(stream, group, containers=None):
+    """Dead consumers (stream_info's rule). Entries held by a dead consumer are stranded: critical. A dead
+    consumer whose container still runs is a standby slot's worker (it reads only the smoke stream): ok.
+    One whose container is gone is left over: a warning, to remove with stream_maintenance
+    action=delete_consumers."""
+    if not isinstance(stream, dict) or 'exists' not in stream:
+        return _unreadable('consumers', stream, 'the event stream')
+    found = _group(stream, group) if stream['exists'] else None
+    consumers = (found or {}).get('consumer_list') or []
+    running = set(name for name, state in (containers or {}).items() if state == 'running')
+    dead = [c for c in consumers if c.get('dead')]
+    stranded = [c for c in dead if int(c.get('pending') or 0) > 0]
+    gone = [c for c in dead if not c.get('pending') and c['name'] not in running]
+    standby = [c for c in dead if not c.get('pending') and c['name'] in running]
+    figures = {'consumers': len(consumers), 'dead': [c['name'] for c in dead],
+               'stranded_pending': sum(int(c.get('pending') or 0) for c in stranded),
+               'stranded_by': dict((c['name'], int(c['pending'])) for c in stranded),
+               'gone': [c['name'] for c in gone], 'standby': [c['name'] for c in standby]}
+    parts = ['%d consumers, %d live' % (len(consumers), len(consumers) - len(dead))]
+    statuses = []
+    if stranded:
+        statuses.append('critical')
+        parts.append('%d entries stranded with dead %s' % (
+            figures['stranded_pending'], ', '.join('%s (%d)' % (c['name'], int(c['pending'])) for c in stranded)))
+    if gone:
+        statuses.append('warning')
+        parts.append('dead and gone: %s (remove with stream_maintenance action=delete_consumers)'
+                     % ', '.join(c['name'] for c in gone))
+    if standby:
+        parts.append('standby: %s' % ', '.join(c['name'] for c in standby))
+    return _check('consumers', worst(statuses), '; '.join(parts), figures)
+
+
+def parse_log_scan(stdout):
+    """The log scan's output (tab-separated lines) as {container: {state, errors, samples, error}}.
+    R<TAB>name<TAB>state: a service container; S<TAB>name<TAB>line: a sample; C<TAB>name<TAB>count;
+    E<TAB>name<TAB>message: its logs could not be read."""
+    found = {}
+    for line in (stdout or '').splitlines():
+        parts = line.split('\t', 2)
+        if len(parts) < 3 or parts[0] not in ('R', 'S', 'C', 'E'):
+            continue
+        kind, name, value = parts
+        entry = found.setdefault(name, {'state': None, 'errors': 0, 'samples': [], 'error': None})
+        if kind == 'R':
+            entry['state'] = value
+        elif kind == 'S':
+            entry['samples'].append(value)
+        elif kind == 'C':
+            try:
+                entry['errors'] = int(value)
+            except ValueError:
+                entry['error'] = 'unreadable count %r' % value
+        else:
+            entry['error'] = value
+    return found
+
+
+def logs_check(scan, thresholds, since='24h'):
+    """Lines matching the error pattern (ERROR, Traceback) per service container over `since`, with samples.
+    The count of the noisiest container is held against log_errors."""
+    if not isinstance(scan, dict) or 'stdout' not in scan:
+        return _unreadable('logs', scan, 'the service logs')
+    containers = parse_log_scan(scan.get('stdout'))
+    if scan.get('rc') and not containers:
+        return _check('logs', 'warning', 'cannot read the service logs: %s' % (
+            (scan.get('stderr') or scan.get('msg') or 'rc %s' % scan['rc']).strip().splitlines()[-1]), {'containers': {}})
+    if not containers:
+        return _check('logs', 'warning', 'no service container found to read logs from', {'containers': {}})
+    statuses, noisy, unreadable = [], [], []
+    for name in sorted(containers):
+        entry = containers[name]
+        if entry['error']:
+            unreadable.append('%s (%s)' % (name, entry['error']))
+            statuses.append('warning')
+            continue
+        statuses.append(threshold_status(entry['errors'], *_limits(thresholds, 'log_errors')))
+        if entry['errors']:
+            noisy.append('%s %d' % (name, entry['errors']))
+    total = sum(e['errors'] for e in containers.values())
+    if noisy:
+        message = '%d error lines in the last %s: %s' % (total, since, ', '.join(noisy))
+    else:
+        message = 'no error lines in the last %s (%d containers)' % (since, len(containers))
+    if unreadable:
+        message += '; logs not readable: ' + ', '.join(unreadable)
+    return _check('logs', worst(statuses), message, {'total': total, 'since': since, 'containers': containers})
+
+
+def redis_memory_check(info, thresholds):
+    """used_memory against maxmemory (runbook: act above 80%); with no maxmemory, against the host's memory.
+    The fragmentation ratio is reported, not judged (it is high on a nearly empty Redis)."""
+    if isinstance(info, dict) and 'info' in info and isinstance(info['info'], dict):
+        info = info['info']
+    if not isinstance(info, dict) or 'used_memory' not in info:
+        return _unreadable('redis_memory', info, 'Redis memory')
+    used = int(info['used_memory'])
+    maxmemory = int(info.get('maxmemory') or 0)
+    limit = maxmemory or int(info.get('total_system_memory') or 0)
+    pct = round(100.0 * used / limit, 1) if limit else None
+    fragmentation = info.get('mem_fragmentation_ratio')
+    figures = {'used_memory': used, 'maxmemory': maxmemory, 'total_system_memory': info.get('total_system_memory'),
+               'used_pct': pct, 'mem_fragmentation_ratio': fragmentation,
+               'maxmemory_policy': info.get('maxmemory_policy')}
+    status = threshold_status(pct, *_limits(thresholds, 'redis_memory_pct'))
+    if maxmemory:
+        message = '%s of maxmemory %s used (%s%%, warning from %s%%)' % (
+            _size(used), _size(maxmemory), pct, _limits(thresholds, 'redis_memory_pct')[0])
+    elif limit:
+        message = '%s used, no maxmemory set (%s%% of the host\'s %s)' % (_size(used), pct, _size(limit))
+    else:
+        message = '%s used, no maxmemory set' % _size(used)
+    message += ', fragmentation ratio %s' % fragmentation
+    if info.get('maxmemory_policy'):
+        message += ', policy %s' % info['maxmemory_policy']
+    return _check('redis_memory', status, message, figures)
+
+
+def alerts_check(alerts):
+    """Alertmanager's active alerts, by severity; `not configured` until an Alertmanager URL is set."""
+    if not isinstance(alerts, dict) or not alerts.get('url'):
+        return _check('alerts', 'ok', 'not configured (set checks_alertmanager_url to read Alertmanager)',
+                      {'configured': False}, skipped=True)
+    res = alerts.get('result') or {}
+    if not isinstance(res.get('json'), list):
+        return _check('alerts', 'warning', 'cannot read Alertmanager at %s: %s' % (
+            alerts['url'], res.get('msg') or 'no answer'), {'configured': True})
+    active = [a for a in res['json'] if ((a.get('status') or {}).get('state') or 'active') == 'active']
+    by_severity = {}
+    for alert in active:
+        severity = (alert.get('labels') or {}).get('severity') or 'none'
+        by_severity.setdefault(severity, []).append((alert.get('labels') or {}).get('alertname') or '?')
+    status = 'critical' if 'critical' in by_severity else ('warning' if active else 'ok')
+    message = ('%d active: ' % len(active) + '; '.join(
+        '%s %s' % (sev, ', '.join(sorted(set(names)))) for sev, names in sorted(by_severity.items()))
+    ) if active else 'no active alerts'
+    return _check('alerts', status, message, {'configured': True, 'active': len(active),
+                                              'by_severity': dict((k, len(v)) for k, v in by_severity.items())})
+
+
+def _actions(slots, stream_name):
+    """The runbook's action for each check that is not ok."""
+    active = (slots or {}).get('active_slot') if isinstance(slots, dict) else None
+    relay = 'selfology-outbox-relay-%s' % (active or '<slot>')
+    return {
+        'services': 'run selfops status; restart the service or roll back (runbook - P0: Service Down)',
+        'outbox': 'check the relay\'s logs (docker logs %s --tail 100), verify Redis (selfops smoke), restart the '
+                  'relay if needed (docker restart %s) - runbook P1: Event Processing Backlog' % (relay, relay),
+        'stream': 'check the consumer group (XINFO GROUPS %s) and the workers\' logs - runbook P1: Event Processing '
+                  'Backlog' % (stream_name or 'selfology:events'),
+        'consumers': 'claim the stranded entries for a live worker (selfology.ops.stream_maintenance action=claim), '
+                     'then remove dead consumers that hold nothing (action=delete_consumers)',
+        'logs': 'read the samples in the report and the containers\' logs (docker logs CONTAINER --since 24h)',
+        'redis_memory': 'flush old keys if safe (selfops maintenance redis-flushdb) or raise maxmemory '
+                        '(runbook - Redis Memory Check, Issue 2)',
+        'alerts': 'critical alerts: investigate now; warning alerts: add to today\'s task list',
+    }
+
+
+def daily_checks(inputs, thresholds):
+    """Every morning check from what the role gathered; returns the report: status (the worst), exit_code
+    (0 ok, 1 warning, 2 critical), checks in the runbook's order, and the names of the failing checks."""
+    if not isinstance(inputs, dict):
+        raise AnsibleFilterError('daily_checks expects a dict of gathered results')
+    group = inputs.get('group') or 'analysis-workers'
+    scan = parse_log_scan((inputs.get('logs') or {}).get('stdout')) if isinstance(inputs.get('logs'), dict) else {}
+    containers = dict((name, entry['state']) for name, entry in scan.items())
+    checks = [
+        services_check(inputs.get('slots')),
+        outbox_check(inputs.get('outbox'), thresholds),
+        stream_check(inputs.get('stream'), group, thresholds),
+        consumers_check(inputs.get('stream'), group, containers),
+        logs_check(inputs.get('logs'), thresholds, inputs.get('log_since') or '24h'),
+        redis_memory_check(inputs.get('redis'), thresholds),
+        alerts_check(inputs.get('alerts')),
+    ]
+    actions = _actions(inputs.get('slots'), (inputs.get('stream') or {}).get('stream')
+                       if isinstance(inputs.get('stream'), dict) else None)
+    for check in checks:
+        if check.get('unreadable'):
+            check['action'] = ('make PostgreSQL, Redis and the Docker engine answer the host first '
+                               '(runbook - P0: Service Down, step 3: check dependencies)')
+        elif check['status'] != 'ok':
+            check['action'] = actions[check['name']]
+    status = worst(c['status'] for c in checks)
+    return {
+        'status': status,
+        'exit_code': EXIT_CODES[status],
+        'checks': checks,
+        'failing': [c['name'] for c in checks if c['status'] != 'ok'],
+        'critical': [c['name'] for c in checks if c['status'] == 'critical'],
+        'warning': [c['name'] for c in checks if c['status'] == 'warning'],
+    }
+
+
+DF_LINE = re.compile(r'^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(\S.*)$')
+
+
+def disk_usage(stdout, thresholds=None):
+    """`df -P` output (1024-byte blocks) of one path, parsed; with thresholds (disk_pct), a status."""
+    lines = [line for line in (stdout or '').splitlines() if line.strip()]
+    for line in lines[1:]:
+        match = DF_LINE.match(line.strip())
+        if match:
+            total, used, avail = (int(match.group(n)) * 1024 for n in (2, 3, 4))
+            # df's capacity rounds up; used / (used + available) is what df means by it.
+            pct = round(100.0 * used / (used + avail), 1) if used + avail else 0.0
+            usage = {'filesystem': match.group(1), 'size_bytes': total, 'used_bytes': used, 'available_bytes': avail,
+                     'used_pct': pct, 'capacity': int(match.group(5)), 'mounted_on': match.group(6),
+                     'size': _size(total), 'used': _size(used), 'available': _size(avail)}
+            if thresholds is not None:
+                usage['status'] = threshold_status(pct, *_limits(thresholds, 'disk_pct'))
+            return usage
+    raise AnsibleFilterError('disk_usage: no filesystem line in the df -P output')
+
+
+def flushdb_plan(info, stream, db):
+    """What FLUSHDB of database `db` would delete - its key count from INFO keyspace - and whether it is
+    safe: not when the event stream in that database has entries a group has not acknowledged (pending)
+    or not been given yet (lag; a lag Redis cannot know counts as unsafe)."""
+    if isinstance(info, dict) and isinstance(info.get('info'), dict):
+        info = info['info']
+    if not isinstance(info, dict) or 'redis_version' not in info:
+        raise AnsibleFilterError('flushdb_plan expects the result of community.general.redis_info')
+    if not isinstance(stream, dict) or 'exists' not in stream:
+        raise AnsibleFilterError('flushdb_plan expects the result of selfology.ops.stream_info')
+    try:
+        db = int(db)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError('flushdb_plan: db must be a number, not %r' % (db,))
+    space = info.get('db%d' % db) or {}
+    plan = {'db': db, 'dbsize': int(space.get('keys') or 0), 'expires': int(space.get('expires') or 0),
+            'stream': stream.get('stream'), 'stream_exists': bool(stream['exists']),
+            'stream_length': int(stream.get('length') or 0), 'groups': [], 'pending': 0, 'undelivered': 0,
+            'lag_unknown': []}
+    for group in stream.get('groups') or []:
+        known = bool(group.get('lag_known'))
+        lag = int(group.get('lag') or 0) if known else None
+        plan['groups'].append({'name': group.get('name'), 'pending': int(group.get('pending') or 0), 'lag': lag})
+        plan['pending'] += int(group.get('pending') or 0)
+        plan['undelivered'] += lag or 0
+        if not known and group.get('last_delivered_id') != stream.get('last_generated_id'):
+            plan['lag_unknown'].append(group.get('name'))
+    plan['safe'] = not (plan['pending'] or plan['undelivered'] or plan['lag_unknown'])
+    if not plan['stream_exists']:
+        plan['stream_message'] = 'the event stream %s is not in db %d' % (plan['stream'], db)
+    else:
+        message = 'the event stream %s is in db %d with %d entries, %d pending and %d undelivered' % (
+            plan['stream'], db, plan['stream_length'], plan['pending'], plan['undelivered'])
+        if plan['lag_unknown']:
+            message += ' (lag unknown for %s)' % ', '.join(plan['lag_unknown'])
+        plan['stream_message'] = message
+    return plan
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'daily_checks': daily_checks,
+            'redis_memory_check': redis_memory_check,
+            'disk_usage': disk_usage,
+            'flushdb_plan': flushdb_plan,
+        }
