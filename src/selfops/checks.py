@@ -1,7 +1,322 @@
-"""Daily checks and maintenance commands (selfops check ..., selfops maintenance ...)."""
+"""Daily checks and maintenance commands (selfops check ..., selfops maintenance ...).
 
-COMMANDS = {}
+selfops check daily                  the morning checks; exit 0 ok, 1 warning, 2 critical
+selfops maintenance weekly           archive, VACUUM ANALYZE, Redis memory
+selfops maintenance disk             table sizes, volume usage, 90-day archive, VACUUM FULL on request
+selfops maintenance redis-flushdb    FLUSHDB of one database, confirmed and refused when unsafe
+"""
+import argparse
+import json
+import re
+import sys
+
+from . import collection, render
+from .runner import run_playbook
+
+ICONS = {"ok": render.OK, "warning": render.WARN, "critical": render.FAIL}
+SKIPPED = "➖"
+EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2}
+
+
+def duration_arg(value):
+    """An age in the collection's one duration grammar (30d, 12h, 2w), checked as the modules check it."""
+    collection.module_utils()
+    from ansible_collections.selfology.ops.plugins.module_utils import durations
+    try:
+        durations.parse_duration(value, "age", low=1)
+    except Exception as exc:  # SelfologyError from the collection's own grammar
+        raise argparse.ArgumentTypeError(str(exc))
+    return value
+
+
+def db_arg(value):
+    if not re.fullmatch(r"[0-9]{1,5}", value):
+        raise argparse.ArgumentTypeError(f"expected a Redis database number, not {value!r}")
+    return int(value)
 
 
 def add_parsers(sub, common):
     """Adds this module's subcommands to the selfops parser."""
+    check = sub.add_parser("check", help="the runbook's daily checks")
+    check_sub = check.add_subparsers(dest="check_command", required=True, metavar="CHECK")
+    check_sub.add_parser(
+        "daily", parents=[common], help="morning checks: exit 0 ok, 1 warning, 2 critical",
+        description="The runbook's Morning Checks: services of both slots, pending outbox events, the event "
+                    "stream's lag and pending entries, dead consumers, error lines in the service logs, Redis "
+                    "memory and alerts. Writes a Markdown report; exits 0 when every check is ok, 1 on a "
+                    "warning, 2 on a critical finding (or when the checks could not run).")
+
+    maintenance = sub.add_parser("maintenance", help="the runbook's maintenance procedures")
+    maint_sub = maintenance.add_subparsers(dest="maintenance_command", required=True, metavar="PROCEDURE")
+    dry = argparse.ArgumentParser(add_help=False, parents=[common])
+    dry.add_argument("--check", action="store_true", help="show what would be done, change nothing")
+
+    weekly = maint_sub.add_parser(
+        "weekly", parents=[dry], help="archive old events, VACUUM ANALYZE, Redis memory check",
+        description="Weekly Maintenance: moves events published more than --older-than ago to "
+                    "selfology.event_outbox_archive, runs VACUUM ANALYZE on the outbox, the profiles and the "
+                    "trait history, and checks Redis memory. Exit 1 when a step failed or Redis memory is over "
+                    "its threshold.")
+    weekly.add_argument("--older-than", type=duration_arg, default="30d", metavar="AGE",
+                        help="archive events published longer ago than this (default 30d)")
+
+    disk = maint_sub.add_parser(
+        "disk", parents=[dry], help="table sizes, volume usage, 90-day archive, VACUUM FULL on request",
+        description="Database Disk Full: table sizes of schema selfology, the database volume's usage, the "
+                    "archive of events published more than --older-than ago, and VACUUM FULL of the outbox only "
+                    "with --vacuum-full. Exit 1 when a step failed or the volume is over its threshold.")
+    disk.add_argument("--older-than", type=duration_arg, default="90d", metavar="AGE",
+                      help="archive events published longer ago than this (default 90d)")
+    disk.add_argument("--vacuum-full", action="store_true",
+                      help="also VACUUM FULL selfology.event_outbox: it takes an ACCESS EXCLUSIVE lock, so the "
+                           "relay and every service writing events wait until it ends")
+
+    flush = maint_sub.add_parser(
+        "redis-flushdb", parents=[dry], help="FLUSHDB of one Redis database, only when confirmed",
+        description="Shows how many keys FLUSHDB would delete and whether the event stream lives in that "
+                    "database, then refuses unless --confirm-flushdb names HOST:PORT/DB of it exactly, and "
+                    "refuses while the stream holds entries not yet processed unless --allow-pending-events.")
+    flush.add_argument("--db", type=db_arg, default=0, help="the database number (default 0)")
+    flush.add_argument("--confirm-flushdb", default="", metavar="HOST:PORT/DB",
+                       help="the Redis address and database to flush, exactly (shown when missing)")
+    flush.add_argument("--allow-pending-events", action="store_true",
+                       help="flush even though the event stream in that database holds unprocessed entries")
+
+
+def _execute(args, playbook, extravars=None, check=False):
+    inventory = args.inventory.resolve() if args.inventory else None
+    return run_playbook(playbook, extravars=extravars, inventory=inventory, extra_vars_args=args.extra_vars,
+                        progress=not (args.quiet or args.json), check=check)
+
+
+def _facts(run, name):
+    """The value a set_fact task gave fact `name`, per host (the last one set)."""
+    found = {}
+    for result in run.of("ansible.builtin.set_fact"):
+        facts = result.res.get("ansible_facts") or {}
+        if name in facts:
+            found[result.host] = facts[name]
+    return found
+
+
+def _results(run, action):
+    """The last result of a module, per host."""
+    return {result.host: result.res for result in run.of(action)}
+
+
+def _print_failures(run):
+    """Each failed task's message once (a refusal is re-raised by the rescue that logs it)."""
+    if run.ok:
+        return
+    seen, lines = set(), []
+    for failed in run.failures():
+        message = failed.res.get("msg") or failed.res.get("stderr") or "failed"
+        if message not in seen:
+            seen.add(message)
+            lines.append(f"{render.FAIL} [{failed.host}] {message}")
+    print("\n".join(lines) or f"{render.FAIL} playbook {run.status} (rc {run.rc})", file=sys.stderr)
+
+
+def _plural(count, noun, plural=None):
+    return f"{count} {noun if count == 1 else (plural or noun + 'es' if noun.endswith('ch') else noun + 's')}"
+
+
+# check daily ------------------------------------------------------------------------------------
+
+def render_daily(report, host=None):
+    lines = [f"Daily Checklist - {report.get('host', host) or '?'} - {report.get('started', '')}"]
+    width = max([len(c["title"]) for c in report["checks"]] + [len("Review Grafana dashboards")]) + 1
+    for check in report["checks"]:
+        icon = SKIPPED if check.get("skipped") else ICONS.get(check["status"], "?")
+        lines.append(f"  {icon} {(check['title'] + ':').ljust(width)} {check['message']}")
+        if check.get("action"):
+            lines.append(f"  {'':{width + 3}} Action: {check['action']}")
+        if check["name"] == "logs":
+            for name, entry in sorted((check.get("figures") or {}).get("containers", {}).items()):
+                for sample in entry.get("samples", []):
+                    lines.append(f"  {'':{width + 3}} {name}: {sample[:160]}")
+    lines.append(f"  {SKIPPED} {'Review Grafana dashboards:'.ljust(width)} by hand")
+    lines.append("")
+    if report.get("report_path"):
+        lines.append(f"Report: {report['report_path']}")
+    status = report["status"]
+    if status == "ok":
+        lines.append(f"{render.OK} All morning checks passed")
+    else:
+        named = ", ".join(f"{c['name']} ({c['status']})" for c in report["checks"] if c["status"] != "ok")
+        lines.append(f"{ICONS[status]} {status.upper()}: {named}")
+    return "\n".join(lines)
+
+
+def cmd_check(args):
+    run = _execute(args, "check_daily")
+    reports = _facts(run, "checks_daily_report")
+    if reports:
+        status = max((r["status"] for r in reports.values()), key=list(EXIT_CODES).index)
+    else:
+        status = "critical"  # the checks could not run: nothing is known, which is not better than critical
+    code = EXIT_CODES[status]
+    if args.json:
+        print(json.dumps({"status": status, "exit_code": code, "hosts": reports, "ok": run.ok,
+                          "run_status": run.status}, indent=2, default=str))
+    else:
+        text = "\n\n".join(render_daily(report, host) for host, report in sorted(reports.items()))
+        if text:
+            print(text)
+        _print_failures(run)
+        if not reports:
+            print(f"{render.FAIL} CRITICAL: the morning checks did not run", file=sys.stderr)
+    return code
+
+
+# maintenance ------------------------------------------------------------------------------------
+
+def render_weekly(host, res, args):
+    archive, memory = res.get("archive") or {}, res.get("memory") or {}
+    lines = [f"Weekly maintenance on {host}" + (" (check mode: nothing changes)" if args.check else "")]
+    if archive:
+        if archive.get("moved"):
+            lines.append(f"  {render.OK} Database cleanup: archived {archive['moved']} events published more than "
+                         f"{args.older_than} ago to {archive.get('archive_table')} "
+                         f"({_plural(archive.get('batches', 0), 'batch')}, {archive.get('duration_seconds', 0):.2f} s)")
+        elif archive.get("would_move"):
+            lines.append(f"  {render.OK} Database cleanup: would archive {archive['would_move']} events published "
+                         f"more than {args.older_than} ago")
+        else:
+            lines.append(f"  {render.OK} Database cleanup: nothing to archive (no event published more than "
+                         f"{args.older_than} ago)")
+    vacuum = res.get("vacuum")
+    if vacuum and not vacuum.get("skipped"):
+        timings = vacuum.get("execution_time_ms") or []
+        tables = [q.split()[-1] for q in vacuum.get("query_list", [])]
+        lines.append(f"  {render.OK} VACUUM ANALYZE: {', '.join(tables)} ({sum(timings) / 1000:.2f} s)")
+    elif args.check:
+        lines.append(f"  {SKIPPED} VACUUM ANALYZE: not run in check mode")
+    if memory:
+        lines.append(f"  {ICONS.get(memory['status'], '?')} Redis memory check: {memory['message']}")
+        if memory["status"] != "ok":
+            lines.append("      Action (runbook): flush old keys if safe "
+                         "(selfops maintenance redis-flushdb), or raise Redis maxmemory")
+    return "\n".join(lines)
+
+
+def cmd_weekly(args):
+    run = _execute(args, "maintenance_weekly", {"maintenance_archive_older_than": args.older_than}, check=args.check)
+    archives = _results(run, "selfology.ops.outbox_archive")
+    vacuums = _results(run, "community.postgresql.postgresql_query")
+    memories = _facts(run, "maintenance_redis_memory")
+    hosts = {h: {"archive": archives.get(h), "vacuum": vacuums.get(h), "memory": memories.get(h)}
+             for h in sorted(set(archives) | set(memories))}
+    ok = run.ok and all((r["memory"] or {}).get("status") == "ok" for r in hosts.values())
+    if args.json:
+        print(json.dumps({"hosts": hosts, "ok": ok, "status": run.status}, indent=2, default=str))
+    else:
+        text = "\n\n".join(render_weekly(h, r, args) for h, r in hosts.items())
+        if text:
+            print(text)
+        _print_failures(run)
+    return 0 if ok else 1
+
+
+def render_disk(host, res, args):
+    disk, archive = res.get("disk") or {}, res.get("archive") or {}
+    lines = [f"Database disk on {host}" + (" (check mode: nothing changes)" if args.check else "")]
+    if disk:
+        lines.append(f"  {ICONS.get(disk.get('status'), '?')} Volume {disk['mounted_on']}: {disk['used']} of "
+                     f"{disk['size']} used ({disk['used_pct']}%), {disk['available']} free")
+    tables = res.get("tables") or []
+    if tables:
+        lines.append("  Table sizes (schema selfology):")
+        width = max(len(t["table"]) for t in tables) + 1
+        after = {t["table"]: t["size"] for t in res.get("tables_after") or [] if t["table"] == "event_outbox"}
+        for table in tables:
+            extra = f"  -> {after[table['table']]} after VACUUM FULL" if table["table"] in after else ""
+            lines.append(f"    {table['table'].ljust(width)} {table['size']:>10}{extra}")
+    if archive:
+        moved = archive.get("moved") or archive.get("would_move") or 0
+        verb = "would archive" if args.check else "archived"
+        lines.append(f"  {render.OK} Archive: {verb} {moved} events published more than {args.older_than} ago"
+                     if moved else f"  {render.OK} Archive: nothing published more than {args.older_than} ago")
+        lines.append("      (archived rows stay in the database, in selfology.event_outbox_archive, until they are "
+                     "purged; VACUUM FULL returns the outbox's space to the system)")
+    if args.vacuum_full:
+        full = res.get("vacuum_full") or {}
+        if args.check or full.get("skipped"):
+            lines.append(f"  {SKIPPED} VACUUM FULL selfology.event_outbox: would run (takes an ACCESS EXCLUSIVE "
+                         "lock: the relay and new events wait until it ends)")
+        elif full and not full.get("failed"):
+            lines.append(f"  {render.OK} VACUUM FULL selfology.event_outbox done "
+                         f"({sum(full.get('execution_time_ms') or [0]) / 1000:.2f} s under an exclusive lock)")
+    else:
+        lines.append(f"  {SKIPPED} VACUUM FULL not run: pass --vacuum-full (it takes an ACCESS EXCLUSIVE lock on "
+                     "selfology.event_outbox: the relay and new events wait until it ends)")
+    return "\n".join(lines)
+
+
+def cmd_disk(args):
+    extravars = {"maintenance_disk_older_than": args.older_than, "maintenance_vacuum_full": args.vacuum_full}
+    run = _execute(args, "maintenance_disk", extravars, check=args.check)
+    queries = run.of("community.postgresql.postgresql_query")
+    disks = _facts(run, "maintenance_disk")
+    archives = _results(run, "selfology.ops.outbox_archive")
+    hosts = {}
+    for host in sorted(set(disks) | set(archives)):
+        mine = [r for r in queries if r.host == host]
+        sizes = [r.res["query_result"] for r in mine
+                 if "pg_total_relation_size" in (r.res.get("query") or "") and r.res.get("query_result")]
+        full = [r.res for r in mine if (r.res.get("query") or "").startswith("VACUUM FULL")]
+        hosts[host] = {"disk": disks.get(host), "tables": sizes[0] if sizes else [],
+                       "tables_after": sizes[1] if len(sizes) > 1 else [],
+                       "archive": archives.get(host), "vacuum_full": full[0] if full else None}
+    ok = run.ok and all((r["disk"] or {}).get("status") == "ok" for r in hosts.values())
+    if args.json:
+        print(json.dumps({"hosts": hosts, "ok": ok, "status": run.status}, indent=2, default=str))
+    else:
+        text = "\n\n".join(render_disk(h, r, args) for h, r in hosts.items())
+        if text:
+            print(text)
+        _print_failures(run)
+    return 0 if ok else 1
+
+
+def render_flush(host, plan, flushed, args):
+    lines = [f"FLUSHDB of Redis {plan.get('target', '?')} on {host}"
+             + (" (check mode: nothing is flushed)" if args.check else "")]
+    lines.append(f"  Keys in db {plan['db']} (DBSIZE): {plan['dbsize']}")
+    lines.append(f"  {plan['stream_message'][0].upper()}{plan['stream_message'][1:]}")
+    if flushed is not None and not flushed.get("skipped") and not flushed.get("failed"):
+        verb = "Would flush" if args.check else "Flushed"
+        lines.append(f"{render.OK} {verb} db {plan['db']}: {plan['dbsize']} keys")
+    elif flushed is not None and flushed.get("skipped"):
+        lines.append(f"{render.OK} Nothing to flush: db {plan['db']} is empty")
+    elif args.confirm_flushdb != plan.get("target"):
+        lines.append(f"{render.FAIL} Refused: to flush these {plan['dbsize']} keys, pass --confirm-flushdb "
+                     f"{plan.get('target')}")
+    elif not plan.get("safe") and not args.allow_pending_events:
+        lines.append(f"{render.FAIL} Refused: the events would be lost; let the workers finish, or pass "
+                     "--allow-pending-events as well")
+    return "\n".join(lines)
+
+
+def cmd_flushdb(args):
+    extravars = {"maintenance_flushdb_db": args.db, "maintenance_flushdb_confirm": args.confirm_flushdb,
+                 "maintenance_flushdb_allow_pending": args.allow_pending_events}
+    run = _execute(args, "redis_flushdb", extravars, check=args.check)
+    plans = _facts(run, "maintenance_flushdb_plan")
+    flushed = _results(run, "community.general.redis")
+    if args.json:
+        print(json.dumps({"hosts": {h: {"plan": p, "flush": flushed.get(h)} for h, p in plans.items()},
+                          "ok": run.ok, "status": run.status}, indent=2, default=str))
+    else:
+        text = "\n\n".join(render_flush(h, p, flushed.get(h), args) for h, p in sorted(plans.items()))
+        if text:
+            print(text)
+        _print_failures(run)
+    return 0 if run.ok else 1
+
+
+def cmd_maintenance(args):
+    return {"weekly": cmd_weekly, "disk": cmd_disk, "redis-flushdb": cmd_flushdb}[args.maintenance_command](args)
+
+
+COMMANDS = {"check": cmd_check, "maintenance": cmd_maintenance}
