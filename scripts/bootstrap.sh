@@ -8,6 +8,8 @@ sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+# ansible-test sanity runs shellcheck on the scripts.
+command -v shellcheck >/dev/null || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]}"
   $sudo apt-get update -qq

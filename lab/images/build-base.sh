@@ -15,7 +15,7 @@ echo "building $tag (mmdebstrap, about a minute)" >&2
 mmdebstrap --quiet --variant=minbase --include="$packages" \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --customize-hook='chroot "$1" apt-get clean' \
+  --customize-hook="chroot \"\$1\" apt-get clean" \
   bookworm "$tarball"
 # Import from a finished tarball: a pipe would import a half-built tree if mmdebstrap failed.
 docker import -c 'ENV LANG=C.UTF-8' "$tarball" "$tag" >/dev/null
