@@ -146,16 +146,24 @@ def cmd_lifecycle(args):
     run = execute(args, args.command, extravars)
     before = {r.host: r.res for r in reversed(run.of("selfology.ops.slot_info"))}  # the first read, per host
     lines = [render.lifecycle(args.command, run, host, before.get(host, {}), args) for host in sorted(before)]
-    audit = [r.res.get("entry", {}) for r in run.of("selfology.ops.audit_log")]
-    return finish(args, run, lines, {"hosts": {r.host: r.res for r in run.of("selfology.ops.audit_log")},
-                                     "audit": audit})
+    # For machines: each host's audit log entry (action, outcome, gates, slots before and after).
+    return finish(args, run, lines, {"hosts": {r.host: r.res.get("entry", {}) for r in run.of("selfology.ops.audit_log")}})
+
+
+def audit_entries(lines):
+    """The audit log's JSON lines; a line that is not one (a torn write, an edit) is left out."""
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries
 
 
 def cmd_history(args):
     run = execute(args, "history", {"history_lines": args.lines})
-    hosts = {}
-    for r in run.of("ansible.builtin.command"):
-        hosts[r.host] = [json.loads(line) for line in r.res.get("stdout_lines", []) if line.startswith("{")]
+    hosts = {r.host: audit_entries(r.res.get("stdout_lines", [])) for r in run.of("ansible.builtin.command")}
     lines = [render.history(host if len(hosts) > 1 else None, entries) for host, entries in hosts.items()]
     return finish(args, run, lines, {"hosts": hosts})
 

@@ -42,3 +42,9 @@ def test_smoke_failures_name_the_check():
     res = {"slot": "green", "checks": [
         {"title": "Redis connectivity", "passed": False, "message": "Redis at x is unreachable", "duration_ms": 3}]}
     assert "❌ Redis connectivity FAILED (3 ms): Redis at x is unreachable" in render.smoke(None, res)
+
+
+def test_history_leaves_out_lines_that_are_not_json():
+    from selfops.cli import audit_entries
+    assert audit_entries(['{"action": "deploy"}', '{"action": "sw', "", '{"action": "switch"}']) == [
+        {"action": "deploy"}, {"action": "switch"}]
