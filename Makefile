@@ -27,10 +27,11 @@ integration:
 	SELFOPS_KEEP_LAB=1 $(BIN)/python -m pytest tests/integration -q
 
 # Molecule keeps state between runs (it would skip create after an aborted run): reset it.
-# maintenance first: the default scenario owns the lab and removes it at the end.
+# Each scenario starts and ends with the default scenario's create (lab up) and destroy (lab down).
 molecule:
 	$(BIN)/molecule reset -s default
 	$(BIN)/molecule test -s maintenance
+	$(BIN)/molecule test -s bluegreen
 	$(BIN)/molecule test -s default
 
 build:
