@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from conftest import selfops
-from lab import REDIS, ROOT
+from lab import REDIS, ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +23,6 @@ ARCHIVE_TYPE = "selfops.test.archive"
 SCRATCH_DB = 9
 MAINTENANCE_LOG = ROOT / ".lab" / "state" / "maintenance.log"
 TARGET = f"{REDIS['redis_host']}:{REDIS['redis_port']}/{SCRATCH_DB}"
-
-
-def wait_for(predicate, timeout, interval=0.5, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{message} not reached within {timeout}s")
 
 
 def running_relays():
