@@ -105,16 +105,19 @@ def _results(run, action):
 
 
 def _print_failures(run):
-    """Each failed task's message once (a refusal is re-raised by the rescue that logs it)."""
-    if run.ok:
+    if not run.ok:
+        print(render.failures(run), file=sys.stderr)
+
+
+def _report(args, run, payload, texts):
+    """--json prints payload; otherwise the rendered texts, then what failed."""
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str))
         return
-    seen, lines = set(), []
-    for failed in run.failures():
-        message = failed.res.get("msg") or failed.res.get("stderr") or "failed"
-        if message not in seen:
-            seen.add(message)
-            lines.append(f"{render.FAIL} [{failed.host}] {message}")
-    print("\n".join(lines) or f"{render.FAIL} playbook {run.status} (rc {run.rc})", file=sys.stderr)
+    text = "\n\n".join(texts)
+    if text:
+        print(text)
+    _print_failures(run)
 
 
 def _plural(count, noun, plural=None):
@@ -156,16 +159,11 @@ def cmd_check(args):
     else:
         status = "critical"  # the checks could not run: nothing is known, which is not better than critical
     code = EXIT_CODES[status]
-    if args.json:
-        print(json.dumps({"status": status, "exit_code": code, "hosts": reports, "ok": run.ok,
-                          "run_status": run.status}, indent=2, default=str))
-    else:
-        text = "\n\n".join(render_daily(report, host) for host, report in sorted(reports.items()))
-        if text:
-            print(text)
-        _print_failures(run)
-        if not reports:
-            print(f"{render.FAIL} CRITICAL: the morning checks did not run", file=sys.stderr)
+    _report(args, run, {"status": status, "exit_code": code, "hosts": reports, "ok": run.ok,
+                        "run_status": run.status},
+            [render_daily(report, host) for host, report in sorted(reports.items())])
+    if not reports and not args.json:
+        print(f"{render.FAIL} CRITICAL: the morning checks did not run", file=sys.stderr)
     return code
 
 
@@ -208,13 +206,8 @@ def cmd_weekly(args):
     hosts = {h: {"archive": archives.get(h), "vacuum": vacuums.get(h), "memory": memories.get(h)}
              for h in sorted(set(archives) | set(memories))}
     ok = run.ok and all((r["memory"] or {}).get("status") == "ok" for r in hosts.values())
-    if args.json:
-        print(json.dumps({"hosts": hosts, "ok": ok, "status": run.status}, indent=2, default=str))
-    else:
-        text = "\n\n".join(render_weekly(h, r, args) for h, r in hosts.items())
-        if text:
-            print(text)
-        _print_failures(run)
+    _report(args, run, {"hosts": hosts, "ok": ok, "status": run.status},
+            [render_weekly(h, r, args) for h, r in hosts.items()])
     return 0 if ok else 1
 
 
@@ -269,13 +262,8 @@ def cmd_disk(args):
                        "tables_after": sizes[1] if len(sizes) > 1 else [],
                        "archive": archives.get(host), "vacuum_full": full[0] if full else None}
     ok = run.ok and all((r["disk"] or {}).get("status") == "ok" for r in hosts.values())
-    if args.json:
-        print(json.dumps({"hosts": hosts, "ok": ok, "status": run.status}, indent=2, default=str))
-    else:
-        text = "\n\n".join(render_disk(h, r, args) for h, r in hosts.items())
-        if text:
-            print(text)
-        _print_failures(run)
+    _report(args, run, {"hosts": hosts, "ok": ok, "status": run.status},
+            [render_disk(h, r, args) for h, r in hosts.items()])
     return 0 if ok else 1
 
 
@@ -304,14 +292,9 @@ def cmd_flushdb(args):
     run = _execute(args, "redis_flushdb", extravars, check=args.check)
     plans = _facts(run, "maintenance_flushdb_plan")
     flushed = _results(run, "community.general.redis")
-    if args.json:
-        print(json.dumps({"hosts": {h: {"plan": p, "flush": flushed.get(h)} for h, p in plans.items()},
-                          "ok": run.ok, "status": run.status}, indent=2, default=str))
-    else:
-        text = "\n\n".join(render_flush(h, p, flushed.get(h), args) for h, p in sorted(plans.items()))
-        if text:
-            print(text)
-        _print_failures(run)
+    _report(args, run, {"hosts": {h: {"plan": p, "flush": flushed.get(h)} for h, p in plans.items()},
+                        "ok": run.ok, "status": run.status},
+            [render_flush(h, p, flushed.get(h), args) for h, p in sorted(plans.items())])
     return 0 if run.ok else 1
 
 

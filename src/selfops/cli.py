@@ -94,7 +94,7 @@ def finish(args, run, human_lines, payload, ok=None):
         if text:
             print(text)
         if not run.ok:
-            print(render.failures(run) or f"{render.FAIL} playbook {run.status} (rc {run.rc})", file=sys.stderr)
+            print(render.failures(run), file=sys.stderr)
     return 0 if ok else 1
 
 

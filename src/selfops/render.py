@@ -37,12 +37,15 @@ def smoke(host, res):
 
 
 def failures(run):
-    """What went wrong, one line per failed task: the module's own message."""
-    lines = []
+    """What went wrong: each failed task's own message, once (a rescue that re-raises a
+    failure repeats its message), or the playbook's status when no task said anything."""
+    seen, lines = set(), []
     for failed in run.failures():
         message = failed.res.get("msg") or failed.res.get("stderr") or "failed"
-        lines.append(f"{FAIL} [{failed.host}] {failed.task}: {message}")
-    return "\n".join(lines)
+        if (failed.host, message) not in seen:
+            seen.add((failed.host, message))
+            lines.append(f"{FAIL} [{failed.host}] {failed.task}: {message}")
+    return "\n".join(lines) or f"{FAIL} playbook {run.status} (rc {run.rc})"
 
 
 def _one(run, action, host):
