@@ -44,3 +44,18 @@ CREATE TABLE IF NOT EXISTS selfology.processed_events (
     slot         text        NOT NULL,
     processed_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- The stream entry id each published row got from XADD: the relay compares it with the
+-- stream to find rows that Redis lost (a restart without persistence, a SIGKILL within
+-- appendfsync's second) and sets them back to pending. Added to existing outboxes too.
+ALTER TABLE selfology.event_outbox ADD COLUMN IF NOT EXISTS stream_entry_id text;
+-- The weekly archive (outbox_archive, which creates it) copies every outbox column.
+ALTER TABLE IF EXISTS selfology.event_outbox_archive ADD COLUMN IF NOT EXISTS stream_entry_id text;
+
+-- The slot that consumes events, as recorded by a switch (slot_state writes it). Workers
+-- restore the Redis key selfology:active_slot from it (SET NX) when Redis lost the key.
+CREATE TABLE IF NOT EXISTS selfology.active_slot (
+    singleton  boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    slot       text        NOT NULL CHECK (slot IN ('blue', 'green')),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);

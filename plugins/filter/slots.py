@@ -7,6 +7,9 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.slots import MAX_REPLICAS, replica_name
+
 
 def slot_endpoints(services, port_base):
     endpoints = []
@@ -21,6 +24,13 @@ def slot_endpoints(services, port_base):
     return endpoints
 
 
+def replica_names(service, slot):
+    try:
+        return [replica_name(service, slot, replica) for replica in range(1, MAX_REPLICAS + 1)]
+    except SelfologyError as exc:
+        raise AnsibleFilterError('replica_names: %s' % exc)
+
+
 class FilterModule(object):
     def filters(self):
-        return {'slot_endpoints': slot_endpoints}
+        return {'slot_endpoints': slot_endpoints, 'replica_names': replica_names}

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.slots import (
-    LABEL_SERVICE, LABEL_SLOT, LABEL_VERSION, container_name, validate_service, validate_slot, validate_version)
+    LABEL_SERVICE, LABEL_SLOT, LABEL_VERSION, MAX_REPLICAS, replica_name, validate_service, validate_slot,
+    validate_version)
 
 LABEL_CONFIG = 'org.selfology.config'
 LABEL_REPLICA = 'org.selfology.replica'
@@ -33,11 +34,6 @@ class DeployFailed(SelfologyError):
         self.failures = failures
 
 
-def replica_name(service, slot, replica):
-    base = container_name(service, slot)
-    return base if replica == 1 else '%s-%d' % (base, replica)
-
-
 def desired_containers(params, image_id):
     """One spec per container the slot should run, in service order."""
     slot = validate_slot(params['slot'])
@@ -46,8 +42,8 @@ def desired_containers(params, image_id):
     for service in params['services']:
         name = validate_service(service['name'])
         replicas = int((params['replicas'] or {}).get(name, 1))
-        if replicas < 1 or replicas > 20:
-            raise SelfologyError('replicas of %s must be between 1 and 20, not %d' % (name, replicas))
+        if replicas < 1 or replicas > MAX_REPLICAS:
+            raise SelfologyError('replicas of %s must be between 1 and %d, not %d' % (name, MAX_REPLICAS, replicas))
         for replica in range(1, replicas + 1):
             cname = replica_name(name, slot, replica)
             env = dict(params['env'] or {})

@@ -10,7 +10,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.selfology.ops.plugins.module_utils.errors import BackendUnavailable
+from ansible_collections.selfology.ops.plugins.module_utils.errors import BackendUnavailable, SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.slots import LABEL_SERVICE, LABEL_SLOT, LABEL_VERSION
 
 try:
@@ -26,6 +26,12 @@ def docker_argument_spec():
     return dict(
         docker_host=dict(type='str', default='unix:///var/run/docker.sock', fallback=(env_fallback, ['DOCKER_HOST'])),
     )
+
+
+def require():
+    """Raises SelfologyError when the docker library is missing on the host."""
+    if not HAS_DOCKER:
+        raise SelfologyError(missing_required_lib('docker'))
 
 
 def require_docker(module):

@@ -8,7 +8,12 @@ __metaclass__ = type
 
 
 class SelfologyError(Exception):
-    """An error an operator can act on; str() is safe to show (no secrets, no query parameters)."""
+    """An error an operator can act on; str() is safe to show (no secrets, no query parameters).
+    result: fields the failed task returns besides its message."""
+
+    def __init__(self, message, result=None):
+        super(SelfologyError, self).__init__(message)
+        self.result = result or {}
 
 
 class BackendUnavailable(SelfologyError):

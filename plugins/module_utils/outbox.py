@@ -45,6 +45,8 @@ OUTBOX_COLUMNS = (
     ('status', 'text'),
     ('created_at', 'timestamp with time zone'),
     ('published_at', 'timestamp with time zone'),
+    # The relay's record of where it wrote the event, so that an entry Redis lost is published again.
+    ('stream_entry_id', 'text'),
 )
 ARCHIVE_COLUMNS = OUTBOX_COLUMNS + (('archived_at', 'timestamp with time zone'),)
 COLUMN_NAMES = tuple(column[0] for column in OUTBOX_COLUMNS)
@@ -280,6 +282,7 @@ def _create_archive(conn, lock_timeout):
             " status text NOT NULL CHECK (status = 'published'),"
             " created_at timestamptz NOT NULL,"
             " published_at timestamptz,"
+            " stream_entry_id text,"
             " archived_at timestamptz NOT NULL DEFAULT now())").format(archive=_table(ARCHIVE)))
         conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {index} ON {archive} (archived_at, id)").format(
             index=sql.Identifier(ARCHIVE_INDEX), archive=_table(ARCHIVE)))

@@ -10,7 +10,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.selfology.ops.plugins.module_utils.errors import BackendUnavailable
+from ansible_collections.selfology.ops.plugins.module_utils.errors import BackendUnavailable, SelfologyError
 
 try:
     import psycopg
@@ -30,6 +30,12 @@ def postgres_argument_spec():
         login_db=dict(type='str', default='n8n', fallback=(env_fallback, ['PGDATABASE'])),
         connect_timeout=dict(type='int', default=5),
     )
+
+
+def require():
+    """Raises SelfologyError when psycopg is missing on the host."""
+    if not HAS_PSYCOPG:
+        raise SelfologyError(missing_required_lib('psycopg'))
 
 
 def require_psycopg(module):

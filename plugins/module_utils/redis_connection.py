@@ -10,7 +10,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.selfology.ops.plugins.module_utils.errors import BackendUnavailable
+from ansible_collections.selfology.ops.plugins.module_utils.errors import BackendUnavailable, SelfologyError
 
 try:
     import redis
@@ -30,6 +30,12 @@ def redis_argument_spec():
         redis_tls=dict(type='bool', default=False),
         redis_timeout=dict(type='float', default=5.0),
     )
+
+
+def require():
+    """Raises SelfologyError when the redis library is missing on the host."""
+    if not HAS_REDIS:
+        raise SelfologyError(missing_required_lib('redis'))
 
 
 def require_redis(module):

@@ -20,6 +20,8 @@ VERSION = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}')
 LABEL_SLOT = 'org.selfology.slot'
 LABEL_SERVICE = 'org.selfology.service'
 LABEL_VERSION = 'org.selfology.version'
+# Containers of one service in a slot: the scale limit, and the servers the load balancer declares.
+MAX_REPLICAS = 20
 
 
 def validate_slot(slot):
@@ -46,6 +48,12 @@ def validate_version(version):
 
 def container_name(service, slot, prefix='selfology'):
     return '%s-%s-%s' % (prefix, validate_service(service), validate_slot(slot))
+
+
+def replica_name(service, slot, replica):
+    """Replica 1 is the service's container; replica N > 1 gets the suffix -N."""
+    base = container_name(service, slot)
+    return base if replica == 1 else '%s-%d' % (base, replica)
 
 
 def read_state(path):

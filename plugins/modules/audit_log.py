@@ -108,41 +108,33 @@ path:
   sample: /var/log/selfology-ops/audit.jsonl
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.selfology.ops.plugins.module_utils.audit import (
     OUTCOMES, append_entry, build_entry, entry_line)
-from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
-def main():
-    argument_spec = dict(
-        path=dict(type='path', required=True),
-        action=dict(type='str', required=True),
-        outcome=dict(type='str', required=True, choices=list(OUTCOMES)),
-        who=dict(type='str'),
-        version=dict(type='str'),
-        slots_before=dict(type='dict'),
-        slots_after=dict(type='dict'),
-        gates=dict(type='list', elements='dict'),
-        duration_s=dict(type='float'),
-        details=dict(type='dict'),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    params = module.params
-    try:
-        entry = build_entry(
-            params['action'], params['outcome'], who=params['who'], version=params['version'],
-            slots_before=params['slots_before'], slots_after=params['slots_after'], gates=params['gates'],
-            duration_s=params['duration_s'], details=params['details'])
-        if module.check_mode:
-            line = entry_line(entry)
-        else:
-            line = append_entry(params['path'], entry)
-    except SelfologyError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=True, entry=entry, line=line.rstrip('\n'), path=params['path'])
+def run(params, check_mode):
+    entry = build_entry(
+        params['action'], params['outcome'], who=params['who'], version=params['version'],
+        slots_before=params['slots_before'], slots_after=params['slots_after'], gates=params['gates'],
+        duration_s=params['duration_s'], details=params['details'])
+    line = entry_line(entry) if check_mode else append_entry(params['path'], entry)
+    return dict(changed=True, entry=entry, line=line.rstrip('\n'), path=params['path'])
+
+
+TASK = Task(dict(
+    path=dict(type='path', required=True),
+    action=dict(type='str', required=True),
+    outcome=dict(type='str', required=True, choices=list(OUTCOMES)),
+    who=dict(type='str'),
+    version=dict(type='str'),
+    slots_before=dict(type='dict'),
+    slots_after=dict(type='dict'),
+    gates=dict(type='list', elements='dict'),
+    duration_s=dict(type='float'),
+    details=dict(type='dict'),
+), run)
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

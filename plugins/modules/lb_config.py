@@ -8,26 +8,30 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: lb_config
-short_description: Give the nginx load balancer a new configuration, safely
+short_description: Install the HAProxy load balancer's configuration, validated first
 description:
-  - Compares O(content) with the configuration in use. When they differ, writes it as a
-    candidate, has C(nginx -t) check it inside the load balancer container, and only then puts it
-    in place and reloads nginx gracefully (old workers finish their requests). A candidate that
-    nginx rejects leaves the running configuration untouched and fails the task with nginx's words.
-  - With O(verify_url), waits until the load balancer answers O(verify_body) there, so the task
-    ends when the new configuration serves traffic.
-  - When the container is not running, the configuration is only written (it is read at start).
+  - Compares O(content) with C(haproxy.cfg) in O(config_dir). When they differ, writes it as a
+    candidate, has C(haproxy -c) check it inside the load balancer container, and only then puts it
+    in place atomically. A candidate that HAProxy rejects leaves the configuration in use untouched
+    and fails the task with HAProxy's words.
+  - Creates the slot map file (C(slot.map), which names the slot traffic goes to) with
+    O(initial_slot) when it does not exist yet; afterwards M(selfology.ops.lb_route) keeps it.
+  - Switching slots and scaling never need this module: they go through the runtime API
+    (M(selfology.ops.lb_route)) and keep every client connection open. With O(reload=true) a changed
+    configuration is loaded by a seamless HAProxy reload (master-worker mode), for changes of the
+    configuration's structure such as a new service.
+  - When the container is not running, the files are only written (HAProxy reads them at start).
 version_added: 0.1.0
 author: Selfology DevOps Team (@selfology-devops)
 extends_documentation_fragment:
   - selfology.ops.docker
 options:
   content:
-    description: The full nginx configuration.
+    description: The full HAProxy configuration.
     type: str
     required: true
   config_dir:
-    description: Host directory holding C(nginx.conf), mounted into the container at O(mount_dir).
+    description: Host directory holding C(haproxy.cfg) and C(slot.map), mounted into the container at O(mount_dir).
     type: path
     required: true
   mount_dir:
@@ -38,16 +42,15 @@ options:
     description: The load balancer container.
     type: str
     default: selfology-lb
-  verify_url:
-    description: URL whose body must equal O(verify_body) after the reload.
+  initial_slot:
+    description: The slot the map file names when it is created.
     type: str
-  verify_body:
-    description: Expected body at O(verify_url).
-    type: str
-  verify_timeout:
-    description: Seconds to wait for O(verify_body).
-    type: float
-    default: 10
+    choices: [blue, green]
+    default: blue
+  reload:
+    description: Reload HAProxy (seamlessly, by C(SIGUSR2) to its master) when the configuration changed.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -58,71 +61,69 @@ attributes:
 '''
 
 EXAMPLES = r'''
-- name: Send traffic to the green slot
+- name: Install the load balancer's configuration
   selfology.ops.lb_config:
-    content: "{{ lookup('ansible.builtin.template', 'nginx.conf.j2') }}"
+    content: "{{ lookup('ansible.builtin.template', 'haproxy.cfg.j2') }}"
     config_dir: /var/lib/selfology-ops/lb
-    verify_url: http://127.0.0.1:8080/lb/health
-    verify_body: green
+    initial_slot: blue
 '''
 
 RETURN = r'''
 reloaded:
-  description: Whether nginx was reloaded with the new configuration.
+  description: Whether HAProxy was reloaded with the new configuration.
   returned: always
   type: bool
-  sample: true
-seconds:
-  description: Time from the check to the verified answer.
+  sample: false
+map_created:
+  description: Whether the slot map file was created.
   returned: always
-  type: float
-  sample: 0.12
+  type: bool
+  sample: false
 '''
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
+import os
 
 from ansible_collections.selfology.ops.plugins.module_utils import docker_client
 from ansible_collections.selfology.ops.plugins.module_utils import loadbalancer
-from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
-def main():
-    argument_spec = dict(
-        content=dict(type='str', required=True),
-        config_dir=dict(type='path', required=True),
-        mount_dir=dict(type='str', default='/etc/selfology-lb'),
-        container=dict(type='str', default='selfology-lb'),
-        verify_url=dict(type='str'),
-        verify_body=dict(type='str'),
-        verify_timeout=dict(type='float', default=10),
-    )
-    argument_spec.update(docker_client.docker_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_together=[('verify_url', 'verify_body')])
-    docker_client.require_docker(module)
-    params = module.params
-    started = time.monotonic()
-    before = loadbalancer.current(params['config_dir'])
+def run(params, check_mode):
+    docker_client.require()
+    config_dir = params['config_dir']
+    config, candidate = os.path.join(config_dir, loadbalancer.CONFIG), os.path.join(config_dir, loadbalancer.CANDIDATE)
+    map_file = os.path.join(config_dir, loadbalancer.MAP)
+    before = loadbalancer.read_file(config)
     changed = before != params['content']
+    map_missing = loadbalancer.read_file(map_file) is None
     reloaded = False
-    try:
-        if changed and not module.check_mode:
-            loadbalancer.write_candidate(params['config_dir'], params['content'])
-            container = docker_client.connect(params).containers.list(filters={'name': '^/%s$' % params['container']})
-            if container:
-                loadbalancer.apply(container[0], params['config_dir'], params['mount_dir'])
+    if not check_mode:
+        if map_missing:
+            loadbalancer.write_atomically(map_file, loadbalancer.map_content(params['initial_slot']))
+        if changed:
+            loadbalancer.write_atomically(candidate, params['content'])
+            running = docker_client.connect(params).containers.list(filters={'name': '^/%s$' % params['container']})
+            if running:
+                loadbalancer.validate_candidate(running[0], params['mount_dir'])
+            os.replace(candidate, config)
+            if running and params['reload']:
+                running[0].kill(signal='SIGUSR2')
                 reloaded = True
-            else:
-                loadbalancer.install(params['config_dir'])
-        if params['verify_url'] and not module.check_mode and (reloaded or not changed):
-            loadbalancer.wait_for_answer(params['verify_url'], params['verify_body'], params['verify_timeout'])
-    except SelfologyError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(changed=changed, reloaded=reloaded, seconds=round(time.monotonic() - started, 3),
-                     diff=dict(before=before or '', after=params['content']))
+    return dict(changed=changed or map_missing, reloaded=reloaded, map_created=map_missing and not check_mode,
+                diff=dict(before=before or '', after=params['content']))
+
+
+argument_spec = dict(
+    content=dict(type='str', required=True),
+    config_dir=dict(type='path', required=True),
+    mount_dir=dict(type='str', default='/etc/selfology-lb'),
+    container=dict(type='str', default='selfology-lb'),
+    initial_slot=dict(type='str', default='blue', choices=['blue', 'green']),
+    reload=dict(type='bool', default=False),
+)
+argument_spec.update(docker_client.docker_argument_spec())
+TASK = Task(argument_spec, run)
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

@@ -29,9 +29,16 @@ options:
     description: Path of the slot state file on the host.
     type: path
     required: true
-  lb_config:
-    description: The load balancer's configuration file on the host; when set, its upstream slot is compared with the recorded one.
+  lb_dir:
+    description:
+      - The load balancer's directory on the host (its C(slot.map) and admin socket). When set, the slot the
+        running load balancer sends traffic to, and the slot its map file names (where a restart would send
+        it), are compared with the recorded active slot.
     type: path
+  lb_mount_dir:
+    description: Where O(lb_dir) appears inside the load balancer container.
+    type: str
+    default: /etc/selfology-lb
   active_slot_key:
     description: Redis key naming the slot that consumes events; when set, it is compared with the recorded active slot.
     type: str
@@ -93,22 +100,20 @@ drift:
   type: list
   elements: str
   sample: ["the load balancer sends traffic to green but the recorded active slot is blue"]
-lb_slots:
-  description: Slots named in the load balancer's upstreams, when O(lb_config) is set.
-  returned: when O(lb_config) is set
-  type: list
-  elements: str
-  sample: [blue]
+lb:
+  description: The slot the running load balancer sends traffic to (C(live), null when its admin socket does not answer) and the one its map file names (C(file)).
+  returned: when O(lb_dir) is set
+  type: dict
+  sample: {"live": "blue", "file": "blue"}
 '''
 
-import re
+import os
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.selfology.ops.plugins.module_utils import docker_client, redis_connection
+from ansible_collections.selfology.ops.plugins.module_utils import docker_client, loadbalancer, redis_connection
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.slots import (
     SLOTS, container_name, other_slot, read_state, validate_service)
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
 def summarize(services, containers, state):
@@ -139,28 +144,31 @@ def summarize(services, containers, state):
     }
 
 
-UPSTREAM = re.compile(r'server selfology-[a-z0-9-]+?-(blue|green)(?:-[0-9]+)?:')
-
-
-def lb_slots(path):
+def lb_state(lb_dir, mount_dir):
+    """{'live': slot the running load balancer routes to, 'file': slot its map file names, 'error': why live is unknown}."""
+    state = {'file': loadbalancer.slot_in_map(loadbalancer.read_file(os.path.join(lb_dir, loadbalancer.MAP))),
+             'live': None}
     try:
-        with open(path) as handle:
-            return sorted(set(UPSTREAM.findall(handle.read())))
-    except OSError as exc:
-        raise SelfologyError('cannot read the load balancer configuration %s: %s' % (path, exc))
+        with loadbalancer.AdminSocket(os.path.join(lb_dir, loadbalancer.SOCKET)) as admin:
+            state['live'] = loadbalancer.live_slot(admin, '%s/%s' % (mount_dir, loadbalancer.MAP))
+    except SelfologyError as exc:
+        state['error'] = str(exc)
+    return state
 
 
-def find_drift(summary, upstream_slots=None, redis_active=None, check_redis=False):
+def find_drift(summary, lb=None, redis_active=None, check_redis=False):
     """Every disagreement between record, load balancer, Redis and containers, as a sentence."""
     drift = []
     active = summary['active_slot']
     versions = summary['state'].get('versions') or {}
-    if upstream_slots is not None:
-        if len(upstream_slots) != 1:
-            drift.append('the load balancer names slots %s, not one slot' % (', '.join(upstream_slots) or 'none'))
-        elif upstream_slots[0] != active:
-            drift.append('the load balancer sends traffic to %s but the recorded active slot is %s'
-                         % (upstream_slots[0], active))
+    if lb is not None:
+        if lb.get('error'):
+            drift.append(lb['error'])
+        elif lb['live'] != active:
+            drift.append('the load balancer sends traffic to %s but the recorded active slot is %s' % (lb['live'], active))
+        if lb['file'] != lb['live'] and not lb.get('error'):
+            drift.append('the load balancer\'s map file names %s but it sends traffic to %s: a restart would move it'
+                         % (lb['file'], lb['live']))
     if check_redis and redis_active != active:
         drift.append('Redis says %s consumes events but the recorded active slot is %s' % (redis_active, active))
     for slot, info in summary['slots'].items():
@@ -177,33 +185,34 @@ def find_drift(summary, upstream_slots=None, redis_active=None, check_redis=Fals
     return drift
 
 
-def main():
-    argument_spec = dict(
-        services=dict(type='list', elements='str', required=True),
-        state_file=dict(type='path', required=True),
-        lb_config=dict(type='path'),
-        active_slot_key=dict(type='str', no_log=False),
-    )
-    argument_spec.update(docker_client.docker_argument_spec())
-    argument_spec.update(redis_connection.redis_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    docker_client.require_docker(module)
-    try:
-        services = [validate_service(s) for s in module.params['services']]
-        state = read_state(module.params['state_file'])
-        client = docker_client.connect(module.params)
-        result = summarize(services, docker_client.slot_containers(client), state)
-        upstream, redis_active = None, None
-        if module.params['lb_config']:
-            upstream = result['lb_slots'] = lb_slots(module.params['lb_config'])
-        if module.params['active_slot_key']:
-            redis_connection.require_redis(module)
-            redis_active = redis_connection.connect(module.params).get(module.params['active_slot_key'])
-        result['drift'] = find_drift(result, upstream, redis_active, bool(module.params['active_slot_key']))
-    except SelfologyError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, **result)
+def run(params, check_mode):
+    del check_mode  # read-only: the same report either way
+    docker_client.require()
+    services = [validate_service(s) for s in params['services']]
+    state = read_state(params['state_file'])
+    client = docker_client.connect(params)
+    result = summarize(services, docker_client.slot_containers(client), state)
+    lb, redis_active = None, None
+    if params['lb_dir']:
+        lb = result['lb'] = lb_state(params['lb_dir'], params['lb_mount_dir'])
+    if params['active_slot_key']:
+        redis_connection.require()
+        redis_active = redis_connection.connect(params).get(params['active_slot_key'])
+    result['drift'] = find_drift(result, lb, redis_active, bool(params['active_slot_key']))
+    return dict(result, changed=False)
+
+
+argument_spec = dict(
+    services=dict(type='list', elements='str', required=True),
+    state_file=dict(type='path', required=True),
+    lb_dir=dict(type='path'),
+    lb_mount_dir=dict(type='str', default='/etc/selfology-lb'),
+    active_slot_key=dict(type='str', no_log=False),
+)
+argument_spec.update(docker_client.docker_argument_spec())
+argument_spec.update(redis_connection.redis_argument_spec())
+TASK = Task(argument_spec, run)
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

@@ -19,6 +19,7 @@ version_added: 0.1.0
 author: Selfology DevOps Team (@selfology-devops)
 extends_documentation_fragment:
   - selfology.ops.redis
+  - selfology.ops.postgres
 options:
   state_file:
     description: Path of the slot state file on the host.
@@ -47,6 +48,12 @@ options:
     description: Redis key the workers read to know whether their slot consumes the stream.
     type: str
     default: selfology:active_slot
+  record_in_database:
+    description:
+      - Record the active slot in the table C(selfology.active_slot) too. When Redis restarts without its
+        data, the workers restore the key from there, so event consumption stays with the recorded slot.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -75,12 +82,11 @@ state:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.selfology.ops.plugins.module_utils import redis_connection
+from ansible_collections.selfology.ops.plugins.module_utils import postgres, redis_connection
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.slots import (
     SLOTS, read_state, validate_service, validate_version, write_state)
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
 def desired_state(current, active, versions, now, forget_previous=False, replicas=None):
@@ -112,42 +118,66 @@ def desired_state(current, active, versions, now, forget_previous=False, replica
     return state
 
 
-def main():
-    argument_spec = dict(
-        state_file=dict(type='path', required=True),
-        active=dict(type='str', required=True, choices=list(SLOTS)),
-        versions=dict(type='dict', default={}),
-        forget_previous=dict(type='bool', default=False),
-        replicas=dict(type='dict', default={}),
-        active_slot_key=dict(type='str', default='selfology:active_slot', no_log=False),
-    )
-    argument_spec.update(redis_connection.redis_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    redis_connection.require_redis(module)
-    params = module.params
+def record_in_database(params, slot, check_mode):
+    """The active slot in selfology.active_slot too: the workers restore the Redis key from it when
+    Redis lost its data. Returns the slot recorded there before."""
+    postgres.require()
+    with postgres.connect(params, application_name='selfology.ops slot_state') as conn:
+        try:
+            row = conn.execute('SELECT slot FROM selfology.active_slot').fetchone()
+            if not check_mode and (row is None or row[0] != slot):
+                conn.execute(UPSERT_ACTIVE, (slot,))
+        except postgres.psycopg.Error as exc:
+            raise SelfologyError('PostgreSQL did not record the active slot: %s' % postgres.first_line(exc))
+    return row[0] if row else None
+
+
+UPSERT_ACTIVE = """
+    INSERT INTO selfology.active_slot (singleton, slot, updated_at) VALUES (true, %s, now())
+    ON CONFLICT (singleton) DO UPDATE SET slot = EXCLUDED.slot, updated_at = EXCLUDED.updated_at
+"""
+
+
+def run(params, check_mode):
+    redis_connection.require()
+    current = read_state(params['state_file'])
+    now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    state = desired_state(current, params['active'], params['versions'], now,
+                          params['forget_previous'], params['replicas'])
+    client = redis_connection.connect(params)
     try:
-        current = read_state(params['state_file'])
-        now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-        state = desired_state(current, params['active'], params['versions'], now,
-                              params['forget_previous'], params['replicas'])
-        client = redis_connection.connect(params)
         key_before = client.get(params['active_slot_key'])
         file_changed = state != current
         key_changed = key_before != params['active']
-        if not module.check_mode:
+        db_before = params['active']
+        if params['record_in_database']:
+            db_before = record_in_database(params, params['active'], check_mode)
+        if not check_mode:
             if file_changed:
                 write_state(params['state_file'], state)
             if key_changed:
                 client.set(params['active_slot_key'], params['active'])
-    except SelfologyError as exc:
-        module.fail_json(msg=str(exc))
     except redis_connection.redis.RedisError as exc:
-        module.fail_json(msg='Redis refused the active slot key: %s' % exc)
-    module.exit_json(
-        changed=file_changed or key_changed, state=state,
-        diff=dict(before=dict(current, redis_active_slot=key_before),
-                  after=dict(state, redis_active_slot=params['active'])))
+        raise SelfologyError('Redis refused the active slot key: %s' % exc)
+    return dict(
+        changed=file_changed or key_changed or db_before != params['active'], state=state,
+        diff=dict(before=dict(current, redis_active_slot=key_before, database_active_slot=db_before),
+                  after=dict(state, redis_active_slot=params['active'], database_active_slot=params['active'])))
+
+
+argument_spec = dict(
+    state_file=dict(type='path', required=True),
+    active=dict(type='str', required=True, choices=list(SLOTS)),
+    versions=dict(type='dict', default={}),
+    forget_previous=dict(type='bool', default=False),
+    replicas=dict(type='dict', default={}),
+    active_slot_key=dict(type='str', default='selfology:active_slot', no_log=False),
+    record_in_database=dict(type='bool', default=True),
+)
+argument_spec.update(redis_connection.redis_argument_spec())
+argument_spec.update(postgres.postgres_argument_spec())
+TASK = Task(argument_spec, run)
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

@@ -221,32 +221,31 @@ safe_trim_id:
   sample: 1764403590000-0
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.selfology.ops.plugins.module_utils import redis_connection
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.streams import parse_duration, stream_info
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
-def main():
-    argument_spec = dict(
-        stream=dict(type='str', default='selfology:events'),
-        dead_after=dict(type='str', default='5m'),
-    )
-    argument_spec.update(redis_connection.redis_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    redis_connection.require_redis(module)
-    params = module.params
+def run(params, check_mode):
+    del check_mode  # read-only
+    redis_connection.require()
+    dead_after_ms = parse_duration(params['dead_after'], 'dead_after')
+    client = redis_connection.connect(params)
     try:
-        dead_after_ms = parse_duration(params['dead_after'], 'dead_after')
-        client = redis_connection.connect(params)
         result = stream_info(client, params['stream'], dead_after_ms)
-    except SelfologyError as exc:
-        module.fail_json(msg=str(exc))
     except redis_connection.redis.RedisError as exc:
-        module.fail_json(msg='Redis could not describe stream %s: %s' % (params['stream'], exc))
-    module.exit_json(changed=False, **result)
+        raise SelfologyError('Redis could not describe stream %s: %s' % (params['stream'], exc))
+    return dict(result, changed=False)
+
+
+argument_spec = dict(
+    stream=dict(type='str', default='selfology:events'),
+    dead_after=dict(type='str', default='5m'),
+)
+argument_spec.update(redis_connection.redis_argument_spec())
+TASK = Task(argument_spec, run)
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

@@ -55,14 +55,21 @@ def _summary(active="blue", versions=None, green_present=True):
 
 
 def test_no_drift_when_everything_agrees():
-    assert find_drift(_summary(), ["blue"], "blue", True) == []
+    assert find_drift(_summary(), {"live": "blue", "file": "blue"}, "blue", True) == []
 
 
 def test_each_disagreement_is_said_plainly():
-    drift = find_drift(_summary(versions={"blue": "1.0.0", "green": "9.9.9"}), ["green"], "green", True)
+    drift = find_drift(_summary(versions={"blue": "1.0.0", "green": "9.9.9"}), {"live": "green", "file": "green"}, "green", True)
     assert drift == [
         "the load balancer sends traffic to green but the recorded active slot is blue",
         "Redis says green consumes events but the recorded active slot is blue",
         "slot green is recorded as 9.9.9 but its containers run 1.1.0",
     ]
     assert find_drift(_summary(green_present=False)) == ["slot green is recorded as running 1.1.0 but has no containers"]
+
+
+def test_a_load_balancer_that_would_move_traffic_on_restart_or_does_not_answer_is_drift():
+    assert find_drift(_summary(), {"live": "blue", "file": "green"}, "blue", True) == [
+        "the load balancer's map file names green but it sends traffic to blue: a restart would move it"]
+    assert find_drift(_summary(), {"live": None, "file": "blue", "error": "the admin socket does not answer"}) == [
+        "the admin socket does not answer"]

@@ -5,12 +5,19 @@ are written in one transaction, and the stream entry is acknowledged only after 
 commit. A redelivered or duplicated entry finds its ledger row and changes nothing.
 
 Only the active slot's workers consume selfology:events (the slot named by the Redis key
-selfology:active_slot; with no key, every worker consumes). Every worker always consumes
-its own slot's smoke stream, so a standby slot can prove its event path before a switch.
+selfology:active_slot). Every worker always consumes its own slot's smoke stream, so a
+standby slot can prove its event path before a switch.
+
+Losing Redis (a restart without persistence, a SIGKILL) loses the stream, the group and
+the key. The worker recreates the group on every loop (from id 0, so that everything the
+relay republishes into a new stream is read) and restores the key from the recorded
+switch in selfology.active_slot with SET NX, never overwriting a key that exists; with no
+recorded row either, every worker consumes, as before.
 """
 import json
 import time
 
+import psycopg
 import redis
 from prometheus_client import Counter, Histogram
 
@@ -48,12 +55,22 @@ PROFILE = """
 """
 
 
+RECORDED_SLOT = "SELECT slot FROM selfology.active_slot WHERE singleton"
+RECORDED_RECHECK = 5.0  # seconds between database reads while neither key nor row exists
+
+
 def ensure_group(client, stream, group):
+    """Creates the group (and the stream) unless it exists. From id 0: a group created after
+    Redis lost everything reads the whole new stream, where the relay republishes."""
     try:
         client.xgroup_create(stream, group, id="0", mkstream=True)
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+def is_nogroup(exc):
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith("NOGROUP")
 
 
 def apply_effect(conn, slot, event_id, event_type, payload):
@@ -96,22 +113,59 @@ def process(runtime, batches):
     return len(done)
 
 
-def is_active(runtime):
-    active = runtime.redis.get(runtime.settings.active_slot_key)
-    return active is None or active == runtime.settings.slot
+def consuming_slot(key_value, recorded, own_slot):
+    """Whether a worker of own_slot consumes the event stream: the key names the slot; with
+    no key, the recorded slot (the key is being restored from it); with neither, every
+    worker consumes."""
+    slot = key_value if key_value is not None else recorded
+    return slot is None or slot == own_slot
+
+
+class ActiveSlot:
+    """The Redis key selfology:active_slot, restored from selfology.active_slot when lost."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.no_record_until = 0.0
+
+    def recorded(self):
+        if time.monotonic() < self.no_record_until:
+            return None
+        try:
+            with self.runtime.db() as conn:
+                row = conn.execute(RECORDED_SLOT).fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = None  # a schema from before the table: as if nothing were recorded
+        if row is None:
+            self.no_record_until = time.monotonic() + RECORDED_RECHECK
+            return None
+        return row[0]
+
+    def is_active(self):
+        s, client = self.runtime.settings, self.runtime.redis
+        key_value = client.get(s.active_slot_key)
+        recorded = None
+        if key_value is None:
+            recorded = self.recorded()
+            if recorded is not None:
+                if client.set(s.active_slot_key, recorded, nx=True):
+                    self.runtime.log(f"restored {s.active_slot_key} = {recorded} from selfology.active_slot")
+                key_value = client.get(s.active_slot_key)  # whoever set it first wins
+        return consuming_slot(key_value, recorded, s.slot)
 
 
 def run(settings):
     runtime = Runtime(settings)
     server = serve(runtime)
     client, smoke = runtime.redis, settings.smoke_stream()
+    active_slot = ActiveSlot(runtime)
     backlog = True  # after a start or a failure, finish what this consumer already holds
     last_claim = 0.0
     while not runtime.stopping.is_set():
         try:
             ensure_group(client, settings.stream, settings.group)
             ensure_group(client, smoke, settings.group)
-            active = is_active(runtime)
+            active = active_slot.is_active()
             streams = {smoke: "0" if backlog else ">"}
             if active:
                 streams[settings.stream] = "0" if backlog else ">"
@@ -130,10 +184,18 @@ def run(settings):
             if batches:
                 process(runtime, batches)
         except Exception as exc:  # retry what we hold once the database or Redis is back
+            backlog = True
+            if is_nogroup(exc):
+                # Redis lost the stream or the group between ensure_group and the read (a
+                # restart): recreate it at once on the next loop.
+                runtime.log(f"group {settings.group} vanished, recreating it: {exc}")
+                runtime.stopping.wait(0.05)
+                continue
+            # A worker BLOCKed in XREADGROUP when Redis died gets a ConnectionError here (or
+            # a timeout); redis-py reconnects on the next command.
             FAILURES.labels(settings.slot).inc()
             runtime.log(f"ERROR batch failed, will retry: {exc!r}")
-            backlog = True
-            runtime.stopping.wait(1.0)
+            runtime.stopping.wait(0.5 if isinstance(exc, redis.ConnectionError) else 1.0)
     server.shutdown()
     runtime.pool.close()
     runtime.log("stopped")
