@@ -80,10 +80,11 @@ def slot_in_map(content):
 
 def validate_candidate(container, mount_dir):
     """haproxy -c on the candidate inside the load balancer container; raises with HAProxy's words."""
-    code, output = container.exec_run(['haproxy', '-c', '-q', '-f', '%s/%s' % (mount_dir, CANDIDATE)])
+    code, output = container.exec_run(['haproxy', '-c', '-f', '%s/%s' % (mount_dir, CANDIDATE)])
     if code != 0:
-        raise SelfologyError('haproxy -c refused the new configuration, the running one stays: %s'
-                             % output.decode('utf-8', 'replace').strip())
+        lines = output.decode('utf-8', 'replace').strip().splitlines()
+        alerts = [line for line in lines if '[ALERT]' in line] or lines
+        raise SelfologyError('haproxy -c refused the new configuration, the running one stays: %s' % ' | '.join(alerts))
 
 
 # ---------------------------------------------------------------- the runtime API

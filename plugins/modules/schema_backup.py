@@ -88,30 +88,25 @@ seconds:
   sample: 0.4
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.selfology.ops.plugins.module_utils.backup import backup
-from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
-def main():
-    module = AnsibleModule(argument_spec=dict(
-        container=dict(type='str', default='n8n-postgres'),
-        user=dict(type='str', default='n8n'),
-        database=dict(type='str', default='n8n'),
-        schema=dict(type='str', default='selfology'),
-        dest_dir=dict(type='path', required=True),
-        require_tables=dict(type='list', elements='str', default=['event_outbox']),
-    ), supports_check_mode=True)
-    if module.check_mode:
-        module.exit_json(changed=True, msg='would back up schema %s to %s' % (
-            module.params['schema'], module.params['dest_dir']))
-    try:
-        report = backup(module.params)
-    except SelfologyError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=True, **report)
+def run(params, check_mode):
+    if check_mode:
+        return dict(changed=True, msg='would back up schema %s to %s' % (params['schema'], params['dest_dir']))
+    return dict(backup(params), changed=True)
+
+
+TASK = Task(dict(
+    container=dict(type='str', default='n8n-postgres'),
+    user=dict(type='str', default='n8n'),
+    database=dict(type='str', default='n8n'),
+    schema=dict(type='str', default='selfology'),
+    dest_dir=dict(type='path', required=True),
+    require_tables=dict(type='list', elements='str', default=['event_outbox']),
+), run)
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

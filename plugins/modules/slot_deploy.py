@@ -159,21 +159,19 @@ removed:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.selfology.ops.plugins.module_utils import docker_client
 from ansible_collections.selfology.ops.plugins.module_utils.deploy import (
     DeployFailed, SlotContainers, desired_containers, plan)
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
-def started(module, slot):
-    params = module.params
+def started(params, check_mode, slot):
     specs = desired_containers(params, slot.image_id())
     actions = plan(specs, slot.existing())
     changed = any(a['action'] != 'keep' for a in actions)
     result = dict(changed=changed, actions=actions, containers=[s['name'] for s in specs])
-    if module.check_mode:
+    if check_mode:
         return result
     slot.apply(actions, specs)
     if params['wait']:
@@ -185,60 +183,53 @@ def started(module, slot):
             if params['cleanup_on_failure']:
                 removed = [a['name'] for a in actions if a['action'] in ('create', 'recreate')]
                 slot.remove_all(removed)
-            module.fail_json(msg='slot %s did not become healthy: %s' % (params['slot'], exc),
-                             failures=exc.failures, removed=removed, **result)
+            raise SelfologyError('slot %s did not become healthy: %s' % (params['slot'], exc),
+                                 result=dict(result, failures=exc.failures, removed=removed))
         result['wait_seconds'] = round(time.monotonic() - began, 2)
     return result
 
 
-def main():
-    argument_spec = dict(
-        slot=dict(type='str', required=True, choices=['blue', 'green']),
-        state=dict(type='str', default='started', choices=['started', 'stopped', 'absent']),
-        version=dict(type='str'),
-        image_repository=dict(type='str', default='selfology/services'),
-        services=dict(type='list', elements='dict', default=[], options=dict(
-            name=dict(type='str', required=True),
-            port=dict(type='int'),
-            probe=dict(type='str'),
-        )),
-        replicas=dict(type='dict', default={}),
-        env=dict(type='dict', default={}, no_log=True),
-        labels=dict(type='dict', default={}),
-        network=dict(type='str', required=True),
-        bind_address=dict(type='str', default='127.0.0.1'),
-        wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=60),
-        stop_timeout=dict(type='int', default=10),
-        log_lines=dict(type='int', default=20),
-        cleanup_on_failure=dict(type='bool', default=True),
-    )
-    argument_spec.update(docker_client.docker_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[('state', 'started', ['version', 'services'])])
-    docker_client.require_docker(module)
-    try:
-        slot = SlotContainers(lambda: docker_client.connect(module.params), module.params)
-        if module.params['state'] == 'started':
-            result = started(module, slot)
-        else:
-            existing = slot.existing()
-            if module.params['state'] == 'absent':
-                names = sorted(existing)
-                if not module.check_mode:
-                    slot.remove_all(names)
-                result = dict(changed=bool(names), containers=[],
-                              actions=[{'name': n, 'action': 'remove'} for n in names])
-            else:
-                names = sorted(n for n, c in existing.items() if c['status'] == 'running')
-                if not module.check_mode:
-                    slot.stop_all(names)
-                result = dict(changed=bool(names), containers=sorted(existing),
-                              actions=[{'name': n, 'action': 'stop'} for n in names])
-    except SelfologyError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+def run(params, check_mode):
+    docker_client.require()
+    slot = SlotContainers(lambda: docker_client.connect(params), params)
+    if params['state'] == 'started':
+        return started(params, check_mode, slot)
+    existing = slot.existing()
+    if params['state'] == 'absent':
+        names = sorted(existing)
+        if not check_mode:
+            slot.remove_all(names)
+        return dict(changed=bool(names), containers=[], actions=[{'name': n, 'action': 'remove'} for n in names])
+    names = sorted(n for n, c in existing.items() if c['status'] == 'running')
+    if not check_mode:
+        slot.stop_all(names)
+    return dict(changed=bool(names), containers=sorted(existing), actions=[{'name': n, 'action': 'stop'} for n in names])
+
+
+argument_spec = dict(
+    slot=dict(type='str', required=True, choices=['blue', 'green']),
+    state=dict(type='str', default='started', choices=['started', 'stopped', 'absent']),
+    version=dict(type='str'),
+    image_repository=dict(type='str', default='selfology/services'),
+    services=dict(type='list', elements='dict', default=[], options=dict(
+        name=dict(type='str', required=True),
+        port=dict(type='int'),
+        probe=dict(type='str'),
+    )),
+    replicas=dict(type='dict', default={}),
+    env=dict(type='dict', default={}, no_log=True),
+    labels=dict(type='dict', default={}),
+    network=dict(type='str', required=True),
+    bind_address=dict(type='str', default='127.0.0.1'),
+    wait=dict(type='bool', default=True),
+    wait_timeout=dict(type='int', default=60),
+    stop_timeout=dict(type='int', default=10),
+    log_lines=dict(type='int', default=20),
+    cleanup_on_failure=dict(type='bool', default=True),
+)
+argument_spec.update(docker_client.docker_argument_spec())
+TASK = Task(argument_spec, run, required_if=[('state', 'started', ['version', 'services'])])
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

@@ -119,41 +119,42 @@ checks:
       consumer: selfology-analysis-worker-green
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.selfology.ops.plugins.module_utils import postgres, redis_connection
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.smoke import run_checks
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
-def main():
-    argument_spec = dict(
-        slot=dict(type='str', required=True, choices=['blue', 'green']),
-        services=dict(type='list', elements='dict', required=True, options=dict(
-            name=dict(type='str', required=True),
-            port=dict(type='int', required=True),
-            probe=dict(type='str'),
-        )),
-        service_host=dict(type='str', default='127.0.0.1'),
-        expected_version=dict(type='str'),
-        stream=dict(type='str', default='selfology:events'),
-        http_timeout=dict(type='float', default=5),
-        max_latency_ms=dict(type='float', default=1000),
-        event_timeout=dict(type='float', default=10),
-    )
-    argument_spec.update(postgres.postgres_argument_spec())
-    argument_spec.update(redis_connection.redis_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    postgres.require_psycopg(module)
-    redis_connection.require_redis(module)
-
-    checks = run_checks(module.params, module.check_mode)
+def run(params, check_mode):
+    postgres.require()
+    redis_connection.require()
+    checks = run_checks(params, check_mode)
     failed = [c for c in checks if not c['passed']]
-    result = dict(changed=False, slot=module.params['slot'], passed=not failed, checks=checks)
+    result = dict(changed=False, slot=params['slot'], passed=not failed, checks=checks)
     if failed:
-        module.fail_json(msg='Smoke tests failed on slot %s: %s' % (
-            module.params['slot'], '; '.join('%s: %s' % (c['title'], c['message']) for c in failed)), **result)
-    module.exit_json(**result)
+        raise SelfologyError('Smoke tests failed on slot %s: %s' % (
+            params['slot'], '; '.join('%s: %s' % (c['title'], c['message']) for c in failed)), result=result)
+    return result
+
+
+argument_spec = dict(
+    slot=dict(type='str', required=True, choices=['blue', 'green']),
+    services=dict(type='list', elements='dict', required=True, options=dict(
+        name=dict(type='str', required=True),
+        port=dict(type='int', required=True),
+        probe=dict(type='str'),
+    )),
+    service_host=dict(type='str', default='127.0.0.1'),
+    expected_version=dict(type='str'),
+    stream=dict(type='str', default='selfology:events'),
+    http_timeout=dict(type='float', default=5),
+    max_latency_ms=dict(type='float', default=1000),
+    event_timeout=dict(type='float', default=10),
+)
+argument_spec.update(postgres.postgres_argument_spec())
+argument_spec.update(redis_connection.redis_argument_spec())
+TASK = Task(argument_spec, run)
 
 
 if __name__ == '__main__':
-    main()
+    main(TASK)

@@ -10,6 +10,7 @@ import docker
 import pytest
 
 from conftest import selfops
+from ansible_collections.selfology.ops.plugins.module_utils import loadbalancer
 from lab import INVENTORY, LB_URL, ROOT, STATE_FILE, _env, run_playbook
 from traffic import Traffic
 
@@ -51,10 +52,11 @@ def other(version):
     return VERSIONS[1 - VERSIONS.index(version)] if version in VERSIONS else VERSIONS[1]
 
 
-def test_five_full_cycles_under_load_fail_no_request_and_apply_each_event_once(settled, pg):
-    user_id = 800_000_000 + int(time.time()) % 100_000_000
+@pytest.mark.parametrize("keepalive", [False, True], ids=["new-connection-per-request", "keep-alive-clients"])
+def test_five_full_cycles_under_load_fail_no_request_and_apply_each_event_once(settled, pg, keepalive):
+    user_id = 800_000_000 + int(time.time()) % 100_000_000 + (1 if keepalive else 0)
     timings = []
-    with Traffic(LB_URL, rps=250, user_id=user_id) as load:
+    with Traffic(LB_URL, rps=250, user_id=user_id, keepalive=keepalive) as load:
         time.sleep(1)
         for _cycle in range(5):
             current = state()["versions"][state()["active"]]
@@ -64,12 +66,15 @@ def test_five_full_cycles_under_load_fail_no_request_and_apply_each_event_once(s
                 timings.append((command[0], round(time.monotonic() - started, 2)))
         time.sleep(1)
     result = load.result
-    print(f"\nload: {result['requests']} requests at {result['rate']}/s, statuses {result['statuses']}, "
-          f"errors {result['errors']}, served by {result['slots']}; lifecycle timings {timings}")
+    print(f"\nload ({'keep-alive' if keepalive else 'new connection per request'}): {result['requests']} requests "
+          f"at {result['rate']}/s, statuses {result['statuses']}, errors {result['errors']}, served by {result['slots']}; "
+          f"over {result['connections']} connections; lifecycle timings {timings}")
     assert result["rate"] >= 200, result
     assert result["failed"] == 0, result
     assert not [s for s in result["statuses"] if s >= 500]
     assert set(result["slots"]) == {"blue", "green"}, "traffic really moved between the slots"
+    if keepalive:
+        assert result["connections"] == 16, "every client kept its one connection through all the switches"
 
     produced = len(result["event_ids"])
     assert produced > 1000
@@ -187,18 +192,35 @@ def test_hostile_input_given_straight_to_the_playbooks_is_rejected(settled):
     assert state() == before
 
 
-def test_scale_puts_replicas_behind_the_load_balancer(settled):
+def lb_servers(backend):
+    """The servers of a backend that the running HAProxy sends traffic to, with their addresses."""
+    with loadbalancer.AdminSocket(str(STATE_FILE.parent / "lb" / loadbalancer.SOCKET)) as admin:
+        servers = loadbalancer.server_states(admin)[backend]
+    return {name: s["addr"] for name, s in servers.items() if s["ready"] and s["addr"] != "0.0.0.0"}
+
+
+@pytest.mark.parametrize("keepalive", [False, True], ids=["new-connection-per-request", "keep-alive-clients"])
+def test_scale_up_and_down_under_load_fails_no_request(settled, keepalive):
     active = state()["active"]
-    selfops("scale", "question-selection", "3", "-q")
-    config = (STATE_FILE.parent / "lb" / "nginx.conf").read_text()
-    for name in (f"selfology-question-selection-{active}", f"selfology-question-selection-{active}-2",
-                 f"selfology-question-selection-{active}-3"):
-        assert f"server {name}:8000" in config
-        assert docker.from_env().containers.get(name).attrs["State"]["Health"]["Status"] == "healthy"
-    with Traffic(LB_URL, rps=100, user_id=1) as load:
+    backend = f"question_selection_{active}"
+    with Traffic(LB_URL, rps=200, user_id=2, keepalive=keepalive) as load:
+        time.sleep(1)
+        selfops("scale", "question-selection", "3", "-q")
+        client = docker.from_env()
+        names = [f"selfology-question-selection-{active}"] + [f"selfology-question-selection-{active}-{n}" for n in (2, 3)]
+        addresses = {c.name: c.attrs["NetworkSettings"]["Networks"]["selfology-net"]["IPAddress"]
+                     for c in (client.containers.get(name) for name in names)}
+        assert lb_servers(backend) == {"r1": addresses[names[0]], "r2": addresses[names[1]], "r3": addresses[names[2]]}
+        assert all(client.containers.get(n).attrs["State"]["Health"]["Status"] == "healthy" for n in names)
         time.sleep(2)
-    assert load.result["failed"] == 0
-    selfops("scale", "question-selection", "1", "-q")
+        selfops("scale", "question-selection", "1", "-q")
+        time.sleep(1)
+    result = load.result
+    print(f"\nscale under load ({'keep-alive' if keepalive else 'new connection'}): {result['requests']} requests, "
+          f"statuses {result['statuses']}, errors {result['errors']}")
+    assert result["failed"] == 0, result
+    assert result["requests"] > 600
+    assert lb_servers(backend) == {"r1": addresses[names[0]]}
     assert f"selfology-question-selection-{active}-2" not in slot_containers(active)
 
 

@@ -1,8 +1,12 @@
 """Continuous traffic through the load balancer from a separate process, counted honestly.
 
-Every request opens its own connection (Connection: close), so a failure is the server's,
-not a client reusing a connection the server already closed. Nothing is retried: a reset,
-a refused connection, a timeout or a 5xx is counted as a failure.
+Two kinds of client, because they meet different faults:
+- keepalive=False: every request opens its own connection (Connection: close);
+- keepalive=True: each of the 16 clients keeps one HTTP/1.1 connection open and sends every
+  request on it, as the Telegram bot's HTTP session or any pooled client does. A load balancer
+  that closes idle connections while clients send on them fails these requests.
+Nothing is retried: a reset, a refused connection, a timeout or a 5xx is counted as a failure
+(a keep-alive client then opens a new connection for its next request).
 """
 import http.client
 import json
@@ -13,22 +17,41 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 
-def _request(host, port, method, path, body=None):
-    conn = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        headers = {"Connection": "close"}
+class _Client:
+    """One client: a new connection per request, or one kept open across requests."""
+
+    def __init__(self, host, port, keepalive):
+        self.host, self.port, self.keepalive = host, port, keepalive
+        self.conn = None
+        self.opened = 0
+
+    def request(self, method, path, body=None):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+            self.opened += 1
+        headers = {} if self.keepalive else {"Connection": "close"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            data = response.read()
+        except Exception:
+            self.close()
+            raise
+        if not self.keepalive or response.will_close:
+            self.close()
+        return response.status, data
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
-def _run(url, rps, user_id, seconds, stop, queue, threads=16):
+def _run(url, rps, user_id, seconds, stop, queue, keepalive, threads=16):
     parts = urlsplit(url)
-    counts, errors, event_ids = Counter(), Counter(), []
+    counts, errors, event_ids, opened = Counter(), Counter(), [], []
     slots = Counter()
     lock = threading.Lock()
     interval = threads / rps
@@ -36,6 +59,7 @@ def _run(url, rps, user_id, seconds, stop, queue, threads=16):
 
     def worker(offset):
         n = offset
+        client = _Client(parts.hostname, parts.port, keepalive)
         next_at = time.monotonic() + offset * interval / threads
         while not stop.is_set() and time.monotonic() < deadline:
             now = time.monotonic()
@@ -46,9 +70,9 @@ def _run(url, rps, user_id, seconds, stop, queue, threads=16):
             try:
                 if n % 5 == 0:  # one in five is a write: an answer that becomes an outbox event
                     body = json.dumps({"trait": "load", "value": n})
-                    status, data = _request(parts.hostname, parts.port, "POST", f"/api/sessions/{user_id}/answers", body)
+                    status, data = client.request("POST", f"/api/sessions/{user_id}/answers", body)
                 else:
-                    status, data = _request(parts.hostname, parts.port, "GET", f"/api/questions/next/{n}")
+                    status, data = client.request("GET", f"/api/questions/next/{n}")
                 with lock:
                     counts[status] += 1
                     if status < 500:
@@ -59,6 +83,9 @@ def _run(url, rps, user_id, seconds, stop, queue, threads=16):
             except Exception as exc:  # counted, never retried
                 with lock:
                     errors[type(exc).__name__] += 1
+        client.close()
+        with lock:
+            opened.append(client.opened)
 
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     started = time.monotonic()
@@ -68,17 +95,17 @@ def _run(url, rps, user_id, seconds, stop, queue, threads=16):
         thread.join()
     elapsed = time.monotonic() - started
     queue.put({"statuses": dict(counts), "errors": dict(errors), "event_ids": event_ids,
-               "slots": dict(slots), "seconds": elapsed, "requests": sum(counts.values()) + sum(errors.values())})
+               "slots": dict(slots), "seconds": elapsed, "connections": sum(opened), "requests": sum(counts.values()) + sum(errors.values())})
 
 
 class Traffic:
-    """Start with `with Traffic(url, rps=250, user_id=...) as t: ...`; read t.result after the block."""
+    """Start with `with Traffic(url, rps=250, user_id=..., keepalive=...) as t: ...`; read t.result after the block."""
 
-    def __init__(self, url, rps=250, user_id=1, max_seconds=900):
+    def __init__(self, url, rps=250, user_id=1, max_seconds=900, keepalive=False):
         self.stop = multiprocessing.Event()
         self.queue = multiprocessing.Queue()
         self.process = multiprocessing.Process(
-            target=_run, args=(url, rps, user_id, max_seconds, self.stop, self.queue), daemon=True)
+            target=_run, args=(url, rps, user_id, max_seconds, self.stop, self.queue, keepalive), daemon=True)
         self.result = None
 
     def __enter__(self):
