@@ -32,10 +32,12 @@ options:
     type: str
     required: true
   outcome:
-    description: How it ended. V(refused) is for an action a gate or the lock did not let run; V(noop) for one that had nothing to do.
+    description:
+      - How it ended. V(refused) is for an action a gate or the lock did not let run; V(noop) for one that had nothing to do;
+        V(interrupted) for one stopped by a signal (Ctrl-C, SIGTERM) whose lock was then released.
     type: str
     required: true
-    choices: [success, failed, refused, noop]
+    choices: [success, failed, refused, noop, interrupted]
   who:
     description: Who ran the action, such as C(alice@laptop).
     type: str

@@ -16,7 +16,7 @@ description:
     and fails the task with HAProxy's words.
   - Creates the slot map file (C(slot.map), which names the slot traffic goes to) with
     O(initial_slot) when it does not exist yet; afterwards M(selfology.ops.lb_route) keeps it.
-  - Switching slots and scaling never need this module: they go through the runtime API
+  - Switching slots and scaling never need this module; they go through the runtime API
     (M(selfology.ops.lb_route)) and keep every client connection open. With O(reload=true) a changed
     configuration is loaded by a seamless HAProxy reload (master-worker mode), for changes of the
     configuration's structure such as a new service.

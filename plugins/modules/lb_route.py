@@ -11,7 +11,7 @@ module: lb_route
 short_description: Send the load balancer's traffic to a slot, without reloading it
 description:
   - Moves traffic through HAProxy's runtime API on its admin socket, so that no client connection
-    is closed: the next request on every open keep-alive connection goes to the new slot.
+    is closed; the next request on every open keep-alive connection goes to the new slot.
   - Puts servers C(r1..rN) of each service's backend in the slot in service (with the container's
     current address on O(network)) and takes the servers beyond the replica count out, then
     changes the one map entry that chooses the slot for every service, and rewrites the map file

@@ -1,6 +1,9 @@
 """The selfops command: each subcommand runs one playbook of the collection.
 
-Exit codes: 0 success, 1 failure (a check failed, a task failed), 2 bad usage.
+Exit codes: 0 success, 1 failure (a check failed, a task failed), 2 bad usage; stopped by a
+signal: 130 (SIGINT, Ctrl-C), 143 (SIGTERM), 129 (SIGHUP), after the playbook was stopped, the
+interrupted run's lock released through the collection (playbooks/lock_release.yml) and the state
+it left printed.
 """
 import argparse
 import json
@@ -8,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import checks, collection, render
-from .runner import run_playbook
+from .runner import Interrupted, install_signal_handlers, run_playbook
 
 FAULTS = ["none", "unhealthy", "slow", "errors", "crash"]
 
@@ -173,12 +176,65 @@ COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history":
             **checks.COMMANDS}
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale"}
+
+
+def after_interrupt(args, stop):
+    """What a signal left: the interrupted run's lock released (when its holder is gone, decided by
+    the collection), then the state, as selfops status shows it. Returns the exit status."""
+    said = f"selfops: {stop.name} received"
+    if stop.pid:
+        said += (f"; the playbook (pid {stop.pid}) was {'killed' if stop.killed else 'stopped'}"
+                 f" after {stop.seconds:.1f}s")
+    print(said, file=sys.stderr, flush=True)
+    payload = {"interrupted": stop.name, "exit_code": stop.exit_code, "playbook_pid": stop.pid}
+    lines = []
     try:
+        if stop.pid and getattr(args, "command", None) in LOCKING:
+            released = execute(args, "lock_release", {"lock_release_pid": stop.pid})
+            hosts = by_host(released, "selfology.ops.deploy_lock")
+            audited = by_host(released, "selfology.ops.audit_log")
+            payload["lock"] = hosts
+            for host, res in sorted(hosts.items()):
+                where = f" on {host}" if len(hosts) > 1 else ""
+                if res.get("changed"):
+                    entry = audited.get(host) or {}
+                    noted = ("the audit log records it as interrupted" if entry and not entry.get("failed")
+                             else f"not recorded in the audit log: {entry.get('msg', 'no entry written')}")
+                    lines.append(f"{render.WARN} Released the interrupted run's deploy lock{where} "
+                                 f"({res.get('why')}); {noted}")
+                elif res.get("failed"):
+                    lines.append(f"{render.FAIL} The deploy lock{where} was not released: {res.get('msg')}")
+                elif res.get("lock") is None and "no lock" in (res.get("why") or ""):
+                    lines.append(f"{render.OK} No deploy lock left{where}")
+                else:
+                    lines.append(f"{render.WARN} Deploy lock{where} left as it is: {res.get('why')}")
+        if getattr(args, "command", None) not in ("status", "history", "lab"):
+            status = execute(args, "status")
+            hosts = by_host(status, "selfology.ops.slot_info")
+            payload["hosts"] = hosts
+            lines.append("State left:")
+            lines += [render.status(host if len(hosts) > 1 else None, info) for host, info in hosts.items()]
+    except Interrupted:
+        print("selfops: interrupted again; the state was not shown", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print("\n".join(lines))
+    return stop.exit_code
+
+
+def main(argv=None):
+    install_signal_handlers()
+    args = None
+    try:
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        return 130
+    except Interrupted as stop:
+        if args is None:
+            return stop.exit_code
+        args.quiet = True  # the recovery's own task progress is noise
+        return after_interrupt(args, stop)
 
 
 if __name__ == "__main__":

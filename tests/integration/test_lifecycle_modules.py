@@ -20,9 +20,15 @@ TOKEN = "987654321:AAF-integration_Secret-token"
 
 # deploy_lock
 
+def alive():
+    """Holder options naming this test process: a holder that is running (each run_module is a
+    playbook of its own, so without them the next call would find a holder that is gone)."""
+    return dict(holder_pid=os.getpid(), holder_start=lock.process_start(os.getpid()))
+
+
 def test_lock_lifecycle(tmp_path):
     path = str(tmp_path / "deploy.lock")
-    taken = run_module(LOCK, dict(path=path, owner="alice@laptop", action="deploy", version="1.2.0"))
+    taken = run_module(LOCK, dict(path=path, owner="alice@laptop", action="deploy", version="1.2.0", **alive()))
     assert not taken.get("failed") and taken["changed"] and taken["acquired"] and taken["broken"] is None
     token = taken["lock"]["token"]
     assert lock.read_lock(path)["token"] == token
@@ -33,7 +39,8 @@ def test_lock_lifecycle(tmp_path):
     assert "(deploy 1.2.0, expires " in refused["msg"] and refused["lock"]["owner"] == "alice@laptop"
 
     live = run_module(LOCK, dict(path=path, owner="bob@desk", action="switch", force=True, reason="hurry"))
-    assert live["failed"] and "it is live" in live["msg"]
+    assert live["failed"] and "held by alice@laptop" in live["msg"], "a switch never breaks a live lock"
+    assert lock.read_lock(path)["token"] == token
 
     wrong = run_module(LOCK, dict(path=path, state="absent", token="not-the-token"))
     assert wrong["failed"] and "not released" in wrong["msg"] and os.path.exists(path)
@@ -46,11 +53,14 @@ def test_lock_lifecycle(tmp_path):
 
 def test_lock_force_needs_reason_and_breaks_only_stale_locks(tmp_path):
     path = str(tmp_path / "deploy.lock")
-    run_module(LOCK, dict(path=path, owner="alice@laptop", action="deploy", ttl=1))
+    run_module(LOCK, dict(path=path, owner="alice@laptop", action="deploy", ttl=1, **alive()))
     no_reason = run_module(LOCK, dict(path=path, owner="bob@desk", action="rollback", force=True))
     assert no_reason["failed"] and "reason" in no_reason["msg"]
+    # A lock in the format before leases (no lease, no process start time), long expired.
     with open(path) as handle:
         stale = json.load(handle)
+    for key in ("lease", "start"):
+        stale.pop(key, None)
     stale["expires"] = "2000-01-01T00:00:00Z"
     with open(path, "w") as handle:
         json.dump(stale, handle)
@@ -65,7 +75,7 @@ def test_lock_force_needs_reason_and_breaks_only_stale_locks(tmp_path):
 
 def test_lock_check_mode_changes_nothing(tmp_path):
     path = str(tmp_path / "deploy.lock")
-    result = run_module(LOCK, dict(path=path, owner="alice@laptop", action="deploy"), check=True)
+    result = run_module(LOCK, dict(path=path, owner="alice@laptop", action="deploy", **alive()), check=True)
     assert not result.get("failed") and result["changed"] and result["acquired"]
     assert not os.path.exists(path)
 
