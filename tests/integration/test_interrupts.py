@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from conftest import selfops
-from lab import ROOT, STATE_FILE, pg_dsn
+from lab import LB_URL, ROOT, STATE_FILE, pg_dsn
+from traffic import Traffic
 
 from ansible_collections.selfology.ops.plugins.module_utils import audit, lock
 
@@ -116,6 +117,13 @@ class Command:
                 pass
         return self.finish()
 
+    def kill_alone(self):
+        """SIGKILL to selfops only, as when its own process is killed: what it started must not go on."""
+        for pid in descendants(self.proc.pid):
+            self.seen.setdefault(pid, _cmdline(pid))
+        self.proc.kill()
+        return self.finish()
+
     def signal(self, signum):
         self.sent = time.monotonic()
         self.proc.send_signal(signum)
@@ -188,15 +196,24 @@ def settle():
     return "rollback", rollback
 
 
-# (a) selfops switch killed (with everything it started) at several moments ----------------------
+# (a) selfops switch killed (with everything it started, or alone) at several moments -------------
 
+@pytest.mark.parametrize("tree", [True, False], ids=["whole-tree", "selfops-alone"])
 @pytest.mark.parametrize("delay", [0.5, 1.0, 1.5, 2.5])
-def test_a_switch_killed_at_any_moment_leaves_a_truthful_status_and_a_free_lock(two_slots, delay):
+def test_a_switch_killed_at_any_moment_leaves_a_truthful_status_and_a_free_lock(two_slots, delay, tree):
+    with Traffic(LB_URL, rps=100, user_id=3, keepalive=True) as load:
+        killed_and_repaired(delay, tree)
+    assert load.result["failed"] == 0, load.result
+    assert load.result["connections"] == 16
+
+
+def killed_and_repaired(delay, tree):
     command = Command("switch", "-q", *RETENTION)
     command.watch(delay)
-    rc, _, _ = command.kill_tree()
+    rc, _, _ = command.kill_tree() if tree else command.kill_alone()
     assert rc in (-signal.SIGKILL, 0), "killed, or the switch was over already"
-    assert not leftovers(command), "a SIGKILL of the tree leaves nothing running"
+    # Killed alone, selfops takes its playbook with it (PR_SET_PDEATHSIG): nothing goes on.
+    assert not leftovers(command), "a SIGKILL leaves nothing running"
     left = lock.read_lock(str(LOCK))
 
     code, info = status()
@@ -215,7 +232,7 @@ def test_a_switch_killed_at_any_moment_leaves_a_truthful_status_and_a_free_lock(
     assert not LOCK.exists()
     _, after = status()
     assert after["drift"] == [], after["drift"]
-    print(f"killed at {delay}s: lock left={bool(left)}; {how} afterwards took {elapsed:.1f}s")
+    print(f"killed ({'tree' if tree else 'alone'}) at {delay}s: lock left={bool(left)}; {how} afterwards took {elapsed:.1f}s")
 
 
 # (b) SIGINT, SIGTERM and SIGHUP stop the playbook ---------------------------------------------
