@@ -16,7 +16,7 @@ BENCHMARKS = ("lifecycle", "stream_info", "archive")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated, default: all")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -26,7 +26,7 @@ def main():
     failed = []
     for name in chosen:
         print(f"== bench_{name}.py", flush=True)
-        if subprocess.run([sys.executable, str(HERE / f"bench_{name}.py")], cwd=HERE.parent).returncode:
+        if subprocess.run([sys.executable, str(HERE / f"bench_{name}.py")], cwd=HERE.parent, check=False).returncode:
             failed.append(name)
     if failed:
         sys.exit(f"bench: failed: {', '.join(failed)}")

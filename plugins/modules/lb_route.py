@@ -60,6 +60,7 @@ attributes:
     description: Returns the runtime commands it would send (RV(commands)); sends and writes nothing.
   diff_mode:
     support: none
+    description: RV(commands) says what changes.
 '''
 
 EXAMPLES = r'''

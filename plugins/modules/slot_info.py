@@ -101,7 +101,9 @@ drift:
   elements: str
   sample: ["the load balancer sends traffic to green but the recorded active slot is blue"]
 lb:
-  description: The slot the running load balancer sends traffic to (C(live), null when its admin socket does not answer) and the one its map file names (C(file)).
+  description:
+    - The slot the running load balancer sends traffic to (C(live), null when its admin socket does not answer)
+      and the one its map file names (C(file)).
   returned: when O(lb_dir) is set
   type: dict
   sample: {"live": "blue", "file": "blue"}

@@ -174,14 +174,14 @@ def two_slots(images):
     """An active slot and a healthy inactive one to switch to (deployed when missing); no live lock."""
     left = lock.read_lock(str(LOCK))
     assert not left or lock.liveness(left)[0] == lock.GONE, f"a live lock is held: {left}"
-    _, info = status()
+    info = status()[1]
     inactive = info.get("inactive_slot")
     if info.get("drift") or not inactive or not info["slots"][inactive]["healthy"]:
         selfops("cleanup", "-q", "--force", "--reason", "test setup", *RETENTION)
-        _, info = status()
+        info = status()[1]
         current = info["slots"][info["active_slot"]]["version"]
         selfops("deploy", VERSIONS[1 - VERSIONS.index(current)] if current in VERSIONS else VERSIONS[0], "-q")
-        _, info = status()
+        info = status()[1]
     return info
 
 
@@ -210,7 +210,7 @@ def test_a_switch_killed_at_any_moment_leaves_a_truthful_status_and_a_free_lock(
 def killed_and_repaired(delay, tree):
     command = Command("switch", "-q", *RETENTION)
     command.watch(delay)
-    rc, _, _ = command.kill_tree() if tree else command.kill_alone()
+    rc = (command.kill_tree() if tree else command.kill_alone())[0]
     assert rc in (-signal.SIGKILL, 0), "killed, or the switch was over already"
     # Killed alone, selfops takes its playbook with it (PR_SET_PDEATHSIG): nothing goes on.
     assert not leftovers(command), "a SIGKILL leaves nothing running"
@@ -230,7 +230,7 @@ def killed_and_repaired(delay, tree):
         assert broken["how"] == "taken_over" and broken["previous"]["pid"] == left["pid"]
         assert "is not running" in broken["reason"]
     assert not LOCK.exists()
-    _, after = status()
+    after = status()[1]
     assert after["drift"] == [], after["drift"]
     print(f"killed ({'tree' if tree else 'alone'}) at {delay}s: lock left={bool(left)}; {how} afterwards took {elapsed:.1f}s")
 
