@@ -1,6 +1,7 @@
 """What every service shares: connections, health checks, metrics and the HTTP server."""
 import json
 import signal
+import sys
 from contextlib import contextmanager
 import threading
 import time
@@ -156,11 +157,22 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
 
+class Server(ThreadingHTTPServer):
+    """A peer closing an idle keep-alive connection (the load balancer trimming its pool) is not an
+    error: socketserver would print a traceback for each one, and the morning check counts them."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(runtime, routes=None):
     """Serves HTTP in a background thread until the runtime is stopping; returns the server."""
     handler = type("ServiceHandler", (Handler,), {"runtime": runtime, "routes": routes or {}})
-    server = ThreadingHTTPServer(("0.0.0.0", runtime.settings.port), handler)
-    server.daemon_threads = True
+    server = Server(("0.0.0.0", runtime.settings.port), handler)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     runtime.log(f"version {runtime.settings.version} listening on :{runtime.settings.port}")
     return server
