@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 SELFOPS := $(BIN)/selfops
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bootstrap lab-up lab-down lint sanity unit integration molecule build bench
+.PHONY: demo test bootstrap lab-up lab-down lint sanity unit integration molecule build bench ee
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -36,6 +36,10 @@ molecule:
 
 build:
 	@scripts/build-collection.sh
+
+# The execution environment for AWX/Tower (execution-environment.yml), built with no registry.
+ee: bootstrap
+	@scripts/build-ee.sh
 
 lab-up: bootstrap
 	$(SELFOPS) lab up
