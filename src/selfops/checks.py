@@ -15,6 +15,8 @@ from .runner import run_playbook
 
 ICONS = {"ok": render.OK, "warning": render.WARN, "critical": render.FAIL}
 SKIPPED = "➖"
+# How a status the play reported maps to this command's exit code (check daily: 0, 1, 2; the
+# maintenance procedures: 0 when ok, else 1). The statuses themselves are the collection's.
 EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2}
 
 
@@ -86,7 +88,8 @@ def add_parsers(sub, common):
 def _execute(args, playbook, extravars=None, check=False):
     inventory = args.inventory.resolve() if args.inventory else None
     return run_playbook(playbook, extravars=extravars, inventory=inventory, extra_vars_args=args.extra_vars,
-                        progress=not (args.quiet or args.json), check=check)
+                        progress=not (args.quiet or args.json), check=check,
+                        limit=getattr(args, "limit", None), verbosity=getattr(args, "verbose", 0))
 
 
 def _facts(run, name):
@@ -151,14 +154,24 @@ def render_daily(report, host=None):
     return "\n".join(lines)
 
 
+def reported_status(run, key, reports):
+    """The status the play reported for each host: with set_stats under key (AWX shows the same), else the
+    report a module returned. None when the play reported none (it did not get that far)."""
+    stated = (run.stats or {}).get(key) or {}
+    found = {host: (stated.get(host) or {}).get("status") or (report or {}).get("status")
+             for host, report in reports.items()}
+    found.update((host, entry.get("status")) for host, entry in stated.items() if host not in found)
+    return {host: status for host, status in found.items() if status in EXIT_CODES}
+
+
 def cmd_check(args):
     run = _execute(args, "check_daily")
     reports = _facts(run, "checks_daily_report")
-    if reports:
-        status = max((r["status"] for r in reports.values()), key=list(EXIT_CODES).index)
-    else:
-        status = "critical"  # the checks could not run: nothing is known, which is not better than critical
-    code = EXIT_CODES[status]
+    statuses = reported_status(run, "checks_daily", reports)
+    # Each host's verdict is the play's (roles/checks): the exit code is the highest of theirs. A play that
+    # reported no verdict did not run the checks: nothing is known, which is not better than critical.
+    code = max((EXIT_CODES[s] for s in statuses.values()), default=EXIT_CODES["critical"])
+    status = {v: k for k, v in EXIT_CODES.items()}[code]
     _report(args, run, {"status": status, "exit_code": code, "hosts": reports, "ok": run.ok,
                         "run_status": run.status},
             [render_daily(report, host) for host, report in sorted(reports.items())])
@@ -198,14 +211,21 @@ def render_weekly(host, res, args):
     return "\n".join(lines)
 
 
+def _finding_ok(run, key, findings):
+    """Whether the play succeeded and every host's finding (the status its module decided, as the play
+    reported it) is ok."""
+    statuses = reported_status(run, key, findings)
+    return run.ok and all(statuses.get(host) == "ok" for host in findings)
+
+
 def cmd_weekly(args):
     run = _execute(args, "maintenance_weekly", {"maintenance_archive_older_than": args.older_than}, check=args.check)
     archives = _results(run, "selfology.ops.outbox_archive")
     vacuums = _results(run, "community.postgresql.postgresql_query")
-    memories = _facts(run, "maintenance_redis_memory")
+    memories = {**_facts(run, "maintenance_redis_memory"), **_results(run, "selfology.ops.redis_memory_info")}
     hosts = {h: {"archive": archives.get(h), "vacuum": vacuums.get(h), "memory": memories.get(h)}
              for h in sorted(set(archives) | set(memories))}
-    ok = run.ok and all((r["memory"] or {}).get("status") == "ok" for r in hosts.values())
+    ok = _finding_ok(run, "maintenance_weekly", {h: r["memory"] for h, r in hosts.items()})
     _report(args, run, {"hosts": hosts, "ok": ok, "status": run.status},
             [render_weekly(h, r, args) for h, r in hosts.items()])
     return 0 if ok else 1
@@ -250,7 +270,7 @@ def cmd_disk(args):
     extravars = {"maintenance_disk_older_than": args.older_than, "maintenance_vacuum_full": args.vacuum_full}
     run = _execute(args, "maintenance_disk", extravars, check=args.check)
     queries = run.of("community.postgresql.postgresql_query")
-    disks = _facts(run, "maintenance_disk")
+    disks = {**_facts(run, "maintenance_disk"), **_results(run, "selfology.ops.disk_usage_info")}
     archives = _results(run, "selfology.ops.outbox_archive")
     hosts = {}
     for host in sorted(set(disks) | set(archives)):
@@ -261,28 +281,37 @@ def cmd_disk(args):
         hosts[host] = {"disk": disks.get(host), "tables": sizes[0] if sizes else [],
                        "tables_after": sizes[1] if len(sizes) > 1 else [],
                        "archive": archives.get(host), "vacuum_full": full[0] if full else None}
-    ok = run.ok and all((r["disk"] or {}).get("status") == "ok" for r in hosts.values())
+    ok = _finding_ok(run, "maintenance_disk", {h: r["disk"] for h, r in hosts.items()})
     _report(args, run, {"hosts": hosts, "ok": ok, "status": run.status},
             [render_disk(h, r, args) for h, r in hosts.items()])
     return 0 if ok else 1
 
 
-def render_flush(host, plan, flushed, args):
+def render_flush(host, res, args):
+    """The flush as selfology.ops.redis_flushdb decided it: flushed, would flush, nothing to flush, or why it
+    refused (its `refused`)."""
+    plan = res.get("plan") or {}
     lines = [f"FLUSHDB of Redis {plan.get('target', '?')} on {host}"
              + (" (check mode: nothing is flushed)" if args.check else "")]
     lines.append(f"  Keys in db {plan['db']} (DBSIZE): {plan['dbsize']}")
     lines.append(f"  {plan['stream_message'][0].upper()}{plan['stream_message'][1:]}")
-    if flushed is not None and not flushed.get("skipped") and not flushed.get("failed"):
-        verb = "Would flush" if args.check else "Flushed"
-        lines.append(f"{render.OK} {verb} db {plan['db']}: {plan['dbsize']} keys")
-    elif flushed is not None and flushed.get("skipped"):
-        lines.append(f"{render.OK} Nothing to flush: db {plan['db']} is empty")
-    elif args.confirm_flushdb != plan.get("target"):
+    refused = res.get("refused")
+    if refused == "confirmation":
         lines.append(f"{render.FAIL} Refused: to flush these {plan['dbsize']} keys, pass --confirm-flushdb "
                      f"{plan.get('target')}")
-    elif not plan.get("safe") and not args.allow_pending_events:
+    elif refused == "unsafe":
         lines.append(f"{render.FAIL} Refused: the events would be lost; let the workers finish, or pass "
                      "--allow-pending-events as well")
+    elif refused == "changed":
+        lines.append(f"{render.FAIL} Refused: the streams changed between the check and the flush; nothing was "
+                     "flushed (run it again)")
+    elif res.get("failed"):
+        pass  # the failure is printed below
+    elif not plan["dbsize"]:
+        lines.append(f"{render.OK} Nothing to flush: db {plan['db']} is empty")
+    else:
+        verb = "Would flush" if args.check else "Flushed"
+        lines.append(f"{render.OK} {verb} db {plan['db']}: {res.get('deleted', plan['dbsize'])} keys")
     return "\n".join(lines)
 
 
@@ -290,11 +319,10 @@ def cmd_flushdb(args):
     extravars = {"maintenance_flushdb_db": args.db, "maintenance_flushdb_confirm": args.confirm_flushdb,
                  "maintenance_flushdb_allow_pending": args.allow_pending_events}
     run = _execute(args, "redis_flushdb", extravars, check=args.check)
-    plans = _facts(run, "maintenance_flushdb_plan")
-    flushed = _results(run, "community.general.redis")
-    _report(args, run, {"hosts": {h: {"plan": p, "flush": flushed.get(h)} for h, p in plans.items()},
+    flushed = {h: r for h, r in _results(run, "selfology.ops.redis_flushdb").items() if r.get("plan")}
+    _report(args, run, {"hosts": {h: {"plan": r["plan"], "flush": r} for h, r in flushed.items()},
                         "ok": run.ok, "status": run.status},
-            [render_flush(h, p, flushed.get(h), args) for h, p in sorted(plans.items())])
+            [render_flush(h, r, args) for h, r in sorted(flushed.items())])
     return 0 if run.ok else 1
 
 

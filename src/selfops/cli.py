@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 from . import checks, collection, render
 from .runner import Interrupted, install_signal_handlers, run_playbook
 
@@ -36,20 +38,74 @@ def replicas_arg(value):
     return int(value)
 
 
+# The options every command takes, before or after the subcommand ("selfops -i INV status" and
+# "selfops status -i INV"): (flags, keyword arguments). Given before the subcommand they are kept
+# under GLOBAL_PREFIX + dest and merged after parsing (GlobalOptionsParser).
+COMMON_OPTIONS = [
+    (("-i", "--inventory"), dict(type=Path, metavar="INVENTORY", help="inventory (default: the lab)")),
+    (("-e", "--extra-vars"), dict(action="append", default=[], metavar="VARS",
+                                  help="extra variables, passed to ansible-playbook as -e")),
+    (("-l", "--limit"), dict(metavar="PATTERN", help="only these hosts, passed to ansible-playbook as --limit")),
+    (("-v", "--verbose"), dict(action="count", default=0,
+                               help="ansible-playbook's -v (repeat for more); its output is shown on stderr")),
+    (("--json",), dict(action="store_true", help="print results as JSON")),
+    (("-q", "--quiet"), dict(action="store_true", help="do not print task progress")),
+]
+GLOBAL_PREFIX = "global_"
+
+
+def collection_version():
+    """The collection's version, from its galaxy.yml."""
+    return str(yaml.safe_load((collection.root() / "galaxy.yml").read_text())["version"])
+
+
+class GlobalOptionsParser(argparse.ArgumentParser):
+    """The top-level parser: the common options given before the subcommand count as if given after it
+    (a value after the subcommand wins; -e values add up, the ones before first)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        for flags, options in COMMON_OPTIONS:
+            dest = flags[-1].lstrip("-").replace("-", "_")
+            before = getattr(parsed, GLOBAL_PREFIX + dest, None)
+            if hasattr(parsed, GLOBAL_PREFIX + dest):
+                delattr(parsed, GLOBAL_PREFIX + dest)
+            after = getattr(parsed, dest, None)
+            if options.get("action") == "append":
+                value = list(before or []) + list(after or [])
+            elif options.get("action") == "count":
+                value = (before or 0) + (after or 0)
+            elif options.get("action") == "store_true":
+                value = bool(before or after)
+            else:
+                value = after if after is not None else before
+            setattr(parsed, dest, value)
+        return parsed, rest
+
+
+def add_common(parser, prefix=""):
+    for flags, options in COMMON_OPTIONS:
+        dest = prefix + flags[-1].lstrip("-").replace("-", "_")
+        options = dict(options, dest=dest)
+        if prefix:
+            options["default"] = None if options.get("action") not in ("append", "count") else options["default"]
+        parser.add_argument(*flags, **options)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="selfops", description="The Selfology runbook as code.")
+    parser = GlobalOptionsParser(prog="selfops", description="The Selfology runbook as code.")
+    parser.add_argument("--version", action="version", version=f"selfops {collection_version()} (selfology.ops)")
+    add_common(parser, GLOBAL_PREFIX)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-i", "--inventory", type=Path, help="inventory (default: the lab)")
-    common.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
-                        help="extra variables, passed to ansible-playbook as -e")
-    common.add_argument("--json", action="store_true", help="print results as JSON")
-    common.add_argument("-q", "--quiet", action="store_true", help="do not print task progress")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_common(common)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser)
 
     lifecycle = argparse.ArgumentParser(add_help=False, parents=[common])
     lifecycle.add_argument("--force", action="store_true",
                            help="break a stale lock (and, for cleanup, ignore the retention window)")
     lifecycle.add_argument("--reason", default="", help="why --force is used; required with it, kept in the audit log")
+    lifecycle.add_argument("--check", action="store_true",
+                           help="run the playbook in Ansible's check mode: print what would be done, change nothing")
 
     sub.add_parser("status", parents=[common], help="slots, versions, each service's health, and drift")
     deploy = sub.add_parser("deploy", parents=[lifecycle], help="deploy VERSION to the inactive slot")
@@ -78,10 +134,11 @@ def build_parser():
     return parser
 
 
-def execute(args, playbook, extravars=None):
+def execute(args, playbook, extravars=None, check=False):
     inventory = args.inventory.resolve() if args.inventory else None
     return run_playbook(playbook, extravars=extravars, inventory=inventory, extra_vars_args=args.extra_vars,
-                        progress=not (args.quiet or args.json))
+                        progress=not (args.quiet or args.json), check=check,
+                        limit=getattr(args, "limit", None), verbosity=getattr(args, "verbose", 0))
 
 
 def by_host(run, action):
@@ -102,12 +159,11 @@ def finish(args, run, human_lines, payload, ok=None):
 
 
 def cmd_status(args):
+    # The play fails when the active slot is not wholly healthy or drift exists (roles/status).
     run = execute(args, "status")
     hosts = by_host(run, "selfology.ops.slot_info")
-    healthy = bool(hosts) and all(
-        info.get("active_slot") and info["slots"][info["active_slot"]]["healthy"] for info in hosts.values())
     lines = [render.status(host if len(hosts) > 1 else None, info) for host, info in hosts.items()]
-    return finish(args, run, lines, {"hosts": hosts}, ok=run.ok and healthy)
+    return finish(args, run, lines, {"hosts": hosts})
 
 
 def cmd_smoke(args):
@@ -146,29 +202,23 @@ def cmd_lifecycle(args):
         extravars["bluegreen_version"] = args.version
     if args.command == "scale":
         extravars.update(bluegreen_service=args.service, bluegreen_replicas=args.replicas)
-    run = execute(args, args.command, extravars)
+    run = execute(args, args.command, extravars, check=args.check)
     before = {r.host: r.res for r in reversed(run.of("selfology.ops.slot_info"))}  # the first read, per host
+    if args.check:
+        lines = [render.plan(args.command, run, host, before.get(host, {}), args) for host in sorted(before)]
+        return finish(args, run, lines, {"check_mode": True, "hosts": {
+            host: render.plan_data(run, host) for host in sorted(before)}})
     lines = [render.lifecycle(args.command, run, host, before.get(host, {}), args) for host in sorted(before)]
     # For machines: each host's audit log entry (action, outcome, gates, slots before and after).
     return finish(args, run, lines, {"hosts": {r.host: r.res.get("entry", {}) for r in run.of("selfology.ops.audit_log")}})
 
 
-def audit_entries(lines):
-    """The audit log's JSON lines; a line that is not one (a torn write, an edit) is left out."""
-    entries = []
-    for line in lines:
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue
-    return entries
-
-
 def cmd_history(args):
     run = execute(args, "history", {"history_lines": args.lines})
-    hosts = {r.host: audit_entries(r.res.get("stdout_lines", [])) for r in run.of("ansible.builtin.command")}
+    read = by_host(run, "selfology.ops.audit_info")
+    hosts = {host: res.get("entries", []) for host, res in read.items()}
     lines = [render.history(host if len(hosts) > 1 else None, entries) for host, entries in hosts.items()]
-    return finish(args, run, lines, {"hosts": hosts})
+    return finish(args, run, lines, {"hosts": hosts, "torn": {host: res.get("torn", 0) for host, res in read.items()}})
 
 
 COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history,

@@ -170,3 +170,58 @@ def history(host, entries):
         if message and entry.get("outcome") not in ("success",):
             lines.append(f"{'':20} {message}")
     return "\n".join(lines)
+
+
+# --check: the plan, from what the modules returned in Ansible's check mode ------------------------
+
+_WOULD = {"create": "start", "recreate": "replace", "start": "start", "remove": "remove", "stop": "stop"}
+
+
+def plan_data(run, host):
+    """What the modules said they would do on host: containers (slot_deploy's actions), the load
+    balancer's runtime commands (lb_route) and the state change (slot_state's diff)."""
+    containers = [dict(action)
+                  for r in run.of("selfology.ops.slot_deploy") if r.host == host and not r.res.get("skipped")
+                  for action in r.res.get("actions", []) if action.get("action") != "keep"]
+    routes = [r.res for r in run.of("selfology.ops.lb_route") if r.host == host and not r.res.get("skipped")]
+    states = [r.res for r in run.of("selfology.ops.slot_state") if r.host == host and not r.res.get("skipped")]
+    changes = []
+    for res in states:
+        before, after = (res.get("diff") or {}).get("before") or {}, (res.get("diff") or {}).get("after") or {}
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                changes.append({"key": key, "before": before.get(key), "after": after.get(key)})
+    return {"containers": containers,
+            "load_balancer": [c for res in routes for c in res.get("commands", [])],
+            "lb_slot": [(res.get("slot_before"), res.get("slot")) for res in routes],
+            "state": changes, "would_succeed": run.ok}
+
+
+def _value(value):
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "{}"
+    return "none" if value is None else str(value)
+
+
+def plan(command, run, host, before, args):
+    data = plan_data(run, host)
+    lines = [f"Plan for {command} on {host} (check mode: nothing is changed)",
+             f"Active slot: {before.get('active_slot') or 'none recorded'}, "
+             f"inactive slot: {before.get('inactive_slot') or 'none'}"]
+    if data["containers"]:
+        lines.append("Containers:")
+        lines += [f"  would {_WOULD.get(a['action'], a['action'])} {a['name']}" for a in data["containers"]]
+    else:
+        lines.append("Containers: none would start or go")
+    if data["load_balancer"]:
+        lines.append("Load balancer (runtime API):")
+        lines += [f"  would send: {command_}" for command_ in data["load_balancer"]]
+    else:
+        lines.append("Load balancer: no change")
+    if data["state"]:
+        lines.append("State:")
+        lines += [f"  {c['key']}: {_value(c['before'])} → {_value(c['after'])}" for c in data["state"]]
+    else:
+        lines.append("State: no change")
+    lines.append(f"{OK} {command} would go ahead" if run.ok else f"{FAIL} {command} would not go ahead (see below)")
+    return "\n".join(lines)

@@ -223,6 +223,8 @@ class Run:
     rc: int
     status: str
     results: list = field(default_factory=list)
+    # What the play reported with set_stats (the playbook_on_stats event's artifact_data).
+    stats: dict = field(default_factory=dict)
 
     @property
     def ok(self):
@@ -274,14 +276,23 @@ def _dies_with_this_command(private):
     return directory
 
 
-def run_playbook(name, extravars=None, inventory=None, extra_vars_args=(), progress=True, check=False):
+def run_playbook(name, extravars=None, inventory=None, extra_vars_args=(), progress=True, check=False,
+                 limit=None, verbosity=0):
+    """Runs playbook `name`; check runs it in Ansible's check mode (--check --diff), limit and verbosity
+    are ansible-playbook's --limit and -v. With verbosity, ansible-playbook's own output is shown on
+    stderr instead of the task progress."""
     results = []
+    stats = {}
 
     def on_event(event):
         data = event.get("event_data", {})
         kind = event.get("event")
-        if kind == "playbook_on_task_start" and progress:
+        if verbosity and event.get("stdout"):
+            print(event["stdout"], file=sys.stderr, flush=True)
+        elif kind == "playbook_on_task_start" and progress:
             print(f"  … {data.get('task')}", file=sys.stderr, flush=True)
+        if kind == "playbook_on_stats":
+            stats.update(data.get("artifact_data") or {})
         elif kind in RESULT_EVENTS:
             ignored = data.get("ignore_errors") and kind == "runner_on_failed"
             results.append(TaskResult(
@@ -293,6 +304,10 @@ def run_playbook(name, extravars=None, inventory=None, extra_vars_args=(), progr
     cmdline = " ".join(f"-e {shlex.quote(v)}" for v in extra_vars_args)
     if check:
         cmdline += " --check --diff"
+    if limit:
+        cmdline += f" --limit {shlex.quote(limit)}"
+    if verbosity:
+        cmdline += " -" + "v" * min(int(verbosity), 6)
     playbook_pid = []
 
     def on_any_event(event):
@@ -324,4 +339,4 @@ def run_playbook(name, extravars=None, inventory=None, extra_vars_args=(), progr
         stopped = _supervise(thread, lambda: playbook_pid[0] if playbook_pid else None)
     if stopped is not None:
         raise stopped
-    return Run(rc=runner.rc, status=runner.status, results=results)
+    return Run(rc=runner.rc, status=runner.status, results=results, stats=stats)

@@ -123,9 +123,12 @@ def test_weekly_exits_1_when_redis_memory_is_high(monkeypatch, capsys):
 
 
 def test_flushdb_refusal_says_what_to_confirm(monkeypatch, capsys):
+    # The refusal and its reason are the module's (selfology.ops.redis_flushdb), no longer worked out here.
     plan = {"target": "127.0.0.1:16379/9", "db": 9, "dbsize": 3, "safe": True,
             "stream_message": "the event stream selfology:events is not in db 9"}
-    seen = fake_run(monkeypatch, {"maintenance_flushdb_plan": plan}, rc=2)
+    refused = TaskResult("localhost", "selfology.ops.redis_flushdb", "FLUSHDB", "failed",
+                         {"plan": plan, "refused": "confirmation", "msg": "refusing to flush 127.0.0.1:16379/9"})
+    seen = fake_run(monkeypatch, None, rc=2, extra=[refused])
     assert main(["maintenance", "redis-flushdb", "--db", "9", "-q"]) == 1
     assert seen["extravars"] == {"maintenance_flushdb_db": 9, "maintenance_flushdb_confirm": "",
                                  "maintenance_flushdb_allow_pending": False}

@@ -1,10 +1,13 @@
-"""The status logic of the morning checks and of maintenance (plugins/filter/checks.py): figures and
+"""The status logic of the morning checks and of maintenance (plugins/module_utils/checks.py): figures and
 thresholds in, ok / warning / critical out."""
-import pytest
-from ansible.errors import AnsibleFilterError
+from pathlib import Path
 
-from ansible_collections.selfology.ops.plugins.filter import checks
-from ansible_collections.selfology.ops.plugins.filter.checks import (
+import pytest
+import yaml
+
+from ansible_collections.selfology.ops.plugins.module_utils import checks
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.checks import (
     alerts_check, consumers_check, daily_checks, disk_usage, flushdb_plan, logs_check, outbox_check,
     parse_log_scan, redis_memory_check, services_check, stream_check, threshold_status, worst)
 
@@ -35,9 +38,9 @@ def test_thresholds_given_as_template_strings_are_numbers():
 
 
 def test_inverted_or_non_numeric_thresholds_are_refused():
-    with pytest.raises(AnsibleFilterError, match="above the critical"):
+    with pytest.raises(SelfologyError, match="above the critical"):
         threshold_status(5, 1000, 100)
-    with pytest.raises(AnsibleFilterError, match="numbers"):
+    with pytest.raises(SelfologyError, match="numbers"):
         threshold_status(5, "lots", 100)
 
 
@@ -45,7 +48,7 @@ def test_the_worst_status_wins():
     assert worst(["ok", "warning", "ok"]) == "warning"
     assert worst(["warning", "critical", "ok"]) == "critical"
     assert worst([]) == "ok"
-    with pytest.raises(AnsibleFilterError):
+    with pytest.raises(SelfologyError):
         worst(["ok", "fine"])
 
 
@@ -309,7 +312,7 @@ def test_a_module_that_failed_makes_only_its_check_critical():
 
 
 def test_a_missing_threshold_is_named():
-    with pytest.raises(AnsibleFilterError, match="thresholds.outbox_pending"):
+    with pytest.raises(SelfologyError, match="thresholds.outbox_pending"):
         daily_checks(inputs(), {k: v for k, v in THRESHOLDS.items() if k != "outbox_pending"})
 
 
@@ -332,51 +335,89 @@ def test_df_output_is_parsed_and_judged():
 
 
 def test_df_without_a_filesystem_line_is_refused():
-    with pytest.raises(AnsibleFilterError, match="no filesystem line"):
+    with pytest.raises(SelfologyError, match="no filesystem line"):
         disk_usage("df: /nope: No such file or directory\n")
 
 
 # FLUSHDB plan -----------------------------------------------------------------------------------
 
-def info_with(db, keys):
-    return {"info": {"redis_version": "7.0.15", f"db{db}": {"keys": keys, "expires": 0, "avg_ttl": 0}}}
+def present(found):
+    """The streams of a database as the flush script reads them: only those that exist."""
+    return [found] if found.get("exists", True) else []
 
 
 def test_flush_of_a_db_without_the_stream_is_safe():
-    plan = flushdb_plan(info_with(9, 3), {"stream": "selfology:events", "exists": False, "groups": []}, "9")
+    plan = flushdb_plan("9", 3, present({"stream": "selfology:events", "exists": False, "groups": []}))
     assert (plan["db"], plan["dbsize"], plan["safe"]) == (9, 3, True)
     assert plan["stream_message"] == "the event stream selfology:events is not in db 9"
-    assert flushdb_plan(info_with(0, 3), {"stream": "s", "exists": False}, 9)["dbsize"] == 0
+    assert flushdb_plan(9, 0, present({"stream": "s", "exists": False}), "s")["dbsize"] == 0
 
 
 def test_flush_is_unsafe_while_entries_are_pending_undelivered_or_of_unknown_lag():
-    pending = flushdb_plan(info_with(0, 4), stream(pending=2, pending_age=1), 0)
+    pending = flushdb_plan(0, 4, [stream(pending=2, pending_age=1)])
     assert not pending["safe"] and pending["pending"] == 2
     assert "2 pending and 0 undelivered" in pending["stream_message"]
-    assert not flushdb_plan(info_with(0, 4), stream(lag=5), 0)["safe"]
+    assert not flushdb_plan(0, 4, [stream(lag=5)])["safe"]
     unknown = stream(lag_known=False)
     unknown["last_generated_id"] = "9-0"
-    assert flushdb_plan(info_with(0, 4), unknown, 0)["lag_unknown"] == ["analysis-workers"]
-    assert flushdb_plan(info_with(0, 4), stream(lag_known=False), 0)["safe"]  # read up to the last id
-    assert flushdb_plan(info_with(0, 4), stream(), 0)["safe"]
+    assert flushdb_plan(0, 4, [unknown])["lag_unknown"] == ["analysis-workers"]
+    assert flushdb_plan(0, 4, [stream(lag_known=False)])["safe"]  # read up to the last id
+    assert flushdb_plan(0, 4, [stream()])["safe"]
 
 
-def test_flush_plan_refuses_what_is_not_redis_info():
-    with pytest.raises(AnsibleFilterError, match="redis_info"):
-        flushdb_plan({"msg": "nope"}, stream(), 0)
-    with pytest.raises(AnsibleFilterError, match="db must be a number"):
-        flushdb_plan(info_with(0, 1), stream(), "zero")
+def test_flush_is_unsafe_while_any_other_stream_holds_pending_entries():
+    other = dict(stream(pending=1), stream="jobs:queue")
+    plan = flushdb_plan(0, 5, [stream(), other])
+    assert not plan["safe"] and plan["pending"] == 1
+    assert plan["stream_message"].endswith("; stream jobs:queue has 1 pending and 0 undelivered")
+    unknown = dict(stream(lag_known=False), stream="jobs:queue", last_generated_id="9-0")
+    assert flushdb_plan(0, 5, [unknown])["lag_unknown"] == ["jobs:queue/analysis-workers"]
+
+
+def test_flush_plan_refuses_what_is_not_a_list_of_streams():
+    with pytest.raises(SelfologyError, match="stream_info"):
+        flushdb_plan(0, 1, {"msg": "nope"})
+    with pytest.raises(SelfologyError, match="db must be a number"):
+        flushdb_plan("zero", 1, [stream()])
+
+
+ACTIONS = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles" / "checks" / "vars" / "main.yml").read_text())[
+    "_checks_actions"]
 
 
 def test_failing_checks_carry_the_runbook_action_naming_the_active_relay():
     report = daily_checks(inputs(slots=slots(active="green", green=slot("green")), outbox=outbox(pending=1500)),
-                          THRESHOLDS)
+                          THRESHOLDS, ACTIONS)
     by_name = {c["name"]: c for c in report["checks"]}
     assert "docker restart selfology-outbox-relay-green" in by_name["outbox"]["action"]
     assert "action" not in by_name["services"]
 
 
 def test_an_unreadable_check_asks_for_the_backend_first():
-    report = daily_checks(inputs(outbox={"msg": "PostgreSQL at 127.0.0.1:1 is unreachable"}), THRESHOLDS)
+    report = daily_checks(inputs(outbox={"msg": "PostgreSQL at 127.0.0.1:1 is unreachable"}), THRESHOLDS, ACTIONS)
     outbox_result = next(c for c in report["checks"] if c["name"] == "outbox")
     assert outbox_result["unreadable"] is True and "check dependencies" in outbox_result["action"]
+
+
+def test_without_runbook_actions_no_action_is_attached():
+    report = daily_checks(inputs(outbox=outbox(pending=1500)), THRESHOLDS)
+    assert all("action" not in c for c in report["checks"])
+
+
+def test_an_action_naming_anything_but_relay_and_stream_is_refused():
+    with pytest.raises(SelfologyError, match="only {relay} and {stream}"):
+        daily_checks(inputs(outbox=outbox(pending=1500)), THRESHOLDS, {"outbox": "docker restart {container}"})
+
+
+def test_the_stream_action_names_the_stream_and_no_active_slot_names_a_placeholder_relay():
+    report = daily_checks(inputs(slots=slots(active=None), outbox=outbox(pending=1500),
+                                 stream=stream(lag=5000)), THRESHOLDS, ACTIONS)
+    by_name = {c["name"]: c for c in report["checks"]}
+    assert "XINFO GROUPS selfology:events" in by_name["stream"]["action"]
+    assert "docker restart selfology-outbox-relay-<slot>" in by_name["outbox"]["action"]
+
+
+def test_report_is_the_worst_of_its_checks():
+    verdict = checks.report([{"name": "a", "status": "ok"}, {"name": "b", "status": "warning"}])
+    assert (verdict["status"], verdict["exit_code"], verdict["warning"], verdict["critical"]) == (
+        "warning", 1, ["b"], [])

@@ -44,7 +44,14 @@ def test_smoke_failures_name_the_check():
     assert "❌ Redis connectivity FAILED (3 ms): Redis at x is unreachable" in render.smoke(None, res)
 
 
-def test_history_leaves_out_lines_that_are_not_json():
-    from selfops.cli import audit_entries
-    assert audit_entries(['{"action": "deploy"}', '{"action": "sw', "", '{"action": "switch"}']) == [
-        {"action": "deploy"}, {"action": "switch"}]
+def test_history_leaves_out_lines_that_are_not_json(tmp_path):
+    # Reading the log moved into the collection (selfology.ops.audit_info); the CLI renders its result.
+    from ansible_collections.selfology.ops.plugins.modules import audit_info
+    log = tmp_path / "audit.log"
+    log.write_text('{"action": "deploy"}\n{"action": "sw\n\n{"action": "switch"}\n')
+    res = audit_info.run({"path": str(log), "lines": 20, "action": None}, False)
+    assert res["entries"] == [{"action": "deploy"}, {"action": "switch"}]
+    assert (res["torn"], res["exists"], res["changed"]) == (1, True, False)
+    assert audit_info.run({"path": str(log), "lines": 1, "action": None}, True)["entries"] == [{"action": "switch"}]
+    missing = audit_info.run({"path": str(tmp_path / "none.log"), "lines": 5, "action": None}, False)
+    assert (missing["entries"], missing["torn"], missing["exists"]) == ([], 0, False)

@@ -1,16 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfology.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Status logic of the morning checks and of maintenance: figures and thresholds in, ok, warning or
-critical out. The roles gather the figures with modules; everything that decides a status is here,
-where unit tests reach it (tests/unit/test_checks_status.py)."""
+"""The status logic of the morning checks and of maintenance: figures and thresholds in, ok, warning or
+critical out. Every decision about a check's status is here, used by the modules
+selfology.ops.daily_check_info, redis_memory_info, disk_usage_info and redis_flushdb, where unit tests
+reach it (tests/unit/test_checks_logic.py). The runbook's wording for each action (container names
+included) is role data (roles/checks/vars/main.yml), filled in here from the collection's naming rule."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
 
-from ansible.errors import AnsibleFilterError
+from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+from ansible_collections.selfology.ops.plugins.module_utils.slots import container_name
 
 STATUSES = ('ok', 'warning', 'critical')
 EXIT_CODES = {'ok': 0, 'warning': 1, 'critical': 2}
@@ -35,9 +38,9 @@ def threshold_status(value, warning, critical):
     try:
         value, warning, critical = float(value), float(warning), float(critical)
     except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError('thresholds must be numbers (%s)' % exc)
+        raise SelfologyError('thresholds must be numbers (%s)' % exc)
     if warning > critical:
-        raise AnsibleFilterError('the warning threshold %g is above the critical threshold %g' % (warning, critical))
+        raise SelfologyError('the warning threshold %g is above the critical threshold %g' % (warning, critical))
     if value > critical:
         return 'critical'
     if value >= warning:
@@ -50,7 +53,7 @@ def worst(statuses):
     found = [s for s in statuses if s]
     for status in found:
         if status not in STATUSES:
-            raise AnsibleFilterError('unknown status %r' % (status,))
+            raise SelfologyError('unknown status %r' % (status,))
     return max(found, key=STATUSES.index) if found else 'ok'
 
 
@@ -59,7 +62,7 @@ def _limits(thresholds, key):
         limit = thresholds[key]
         return limit['warning'], limit['critical']
     except (KeyError, TypeError):
-        raise AnsibleFilterError('thresholds.%s needs warning and critical' % key)
+        raise SelfologyError('thresholds.%s needs warning and critical' % key)
 
 
 def _check(name, status, message, figures=None, **extra):
@@ -337,30 +340,29 @@ def alerts_check(alerts):
                                               'by_severity': dict((k, len(v)) for k, v in by_severity.items())})
 
 
-def _actions(slots, stream_name):
-    """The runbook's action for each check that is not ok."""
-    active = (slots or {}).get('active_slot') if isinstance(slots, dict) else None
-    relay = 'selfology-outbox-relay-%s' % (active or '<slot>')
-    return {
-        'services': 'run selfops status; restart the service or roll back (runbook - P0: Service Down)',
-        'outbox': 'check the relay\'s logs (docker logs %s --tail 100), verify Redis (selfops smoke), restart the '
-                  'relay if needed (docker restart %s) - runbook P1: Event Processing Backlog' % (relay, relay),
-        'stream': 'check the consumer group (XINFO GROUPS %s) and the workers\' logs - runbook P1: Event Processing '
-                  'Backlog' % (stream_name or 'selfology:events'),
-        'consumers': 'claim the stranded entries for a live worker (selfology.ops.stream_maintenance action=claim), '
-                     'then remove dead consumers that hold nothing (action=delete_consumers)',
-        'logs': 'read the samples in the report and the containers\' logs (docker logs CONTAINER --since 24h)',
-        'redis_memory': 'flush old keys if safe (selfops maintenance redis-flushdb) or raise maxmemory '
-                        '(runbook - Redis Memory Check, Issue 2)',
-        'alerts': 'critical alerts: investigate now; warning alerts: add to today\'s task list',
-    }
+# What the actions of the runbook may name: {relay} (the active slot's outbox relay container, by the
+# collection's container naming rule) and {stream} (the event stream).
+UNREADABLE = 'unreadable'
 
 
-def daily_checks(inputs, thresholds):
+def fill_action(text, slots, stream_name):
+    """A runbook action from role data with {relay} and {stream} filled in."""
+    active = slots.get('active_slot') if isinstance(slots, dict) else None
+    relay = container_name('outbox-relay', active) if active in ('blue', 'green') else 'selfology-outbox-relay-<slot>'
+    try:
+        return text.format(relay=relay, stream=stream_name or 'selfology:events')
+    except (KeyError, IndexError, ValueError) as exc:
+        raise SelfologyError('runbook action %r: only {relay} and {stream} may be named (%s)' % (text, exc))
+
+
+def daily_checks(inputs, thresholds, actions=None):
     """Every morning check from what the role gathered; returns the report: status (the worst), exit_code
-    (0 ok, 1 warning, 2 critical), checks in the runbook's order, and the names of the failing checks."""
+    (0 ok, 1 warning, 2 critical), checks in the runbook's order, and the names of the failing checks.
+    actions: the runbook's action for each check name (and for `unreadable`, a check whose module did
+    not answer), attached to each check that is not ok."""
     if not isinstance(inputs, dict):
-        raise AnsibleFilterError('daily_checks expects a dict of gathered results')
+        raise SelfologyError('daily_checks expects a dict of gathered results')
+    actions = actions or {}
     group = inputs.get('group') or 'analysis-workers'
     scan = parse_log_scan((inputs.get('logs') or {}).get('stdout')) if isinstance(inputs.get('logs'), dict) else {}
     containers = dict((name, entry['state']) for name, entry in scan.items())
@@ -373,14 +375,16 @@ def daily_checks(inputs, thresholds):
         redis_memory_check(inputs.get('redis'), thresholds),
         alerts_check(inputs.get('alerts')),
     ]
-    actions = _actions(inputs.get('slots'), (inputs.get('stream') or {}).get('stream')
-                       if isinstance(inputs.get('stream'), dict) else None)
+    stream_name = (inputs.get('stream') or {}).get('stream') if isinstance(inputs.get('stream'), dict) else None
     for check in checks:
-        if check.get('unreadable'):
-            check['action'] = ('make PostgreSQL, Redis and the Docker engine answer the host first '
-                               '(runbook - P0: Service Down, step 3: check dependencies)')
-        elif check['status'] != 'ok':
-            check['action'] = actions[check['name']]
+        key = UNREADABLE if check.get('unreadable') else check['name']
+        if (check.get('unreadable') or check['status'] != 'ok') and actions.get(key):
+            check['action'] = fill_action(actions[key], inputs.get('slots'), stream_name)
+    return report(checks)
+
+
+def report(checks):
+    """The verdict over some checks: the worst status, its exit code, and the names of the checks that are not ok."""
     status = worst(c['status'] for c in checks)
     return {
         'status': status,
@@ -410,53 +414,64 @@ def disk_usage(stdout, thresholds=None):
             if thresholds is not None:
                 usage['status'] = threshold_status(pct, *_limits(thresholds, 'disk_pct'))
             return usage
-    raise AnsibleFilterError('disk_usage: no filesystem line in the df -P output')
+    raise SelfologyError('disk_usage: no filesystem line in the df -P output')
 
 
-def flushdb_plan(info, stream, db):
-    """What FLUSHDB of database `db` would delete - its key count from INFO keyspace - and whether it is
-    safe: not when the event stream in that database has entries a group has not acknowledged (pending)
-    or not been given yet (lag; a lag Redis cannot know counts as unsafe)."""
-    if isinstance(info, dict) and isinstance(info.get('info'), dict):
-        info = info['info']
-    if not isinstance(info, dict) or 'redis_version' not in info:
-        raise AnsibleFilterError('flushdb_plan expects the result of community.general.redis_info')
-    if not isinstance(stream, dict) or 'exists' not in stream:
-        raise AnsibleFilterError('flushdb_plan expects the result of selfology.ops.stream_info')
-    try:
-        db = int(db)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError('flushdb_plan: db must be a number, not %r' % (db,))
-    space = info.get('db%d' % db) or {}
-    plan = {'db': db, 'dbsize': int(space.get('keys') or 0), 'expires': int(space.get('expires') or 0),
-            'stream': stream.get('stream'), 'stream_exists': bool(stream['exists']),
-            'stream_length': int(stream.get('length') or 0), 'groups': [], 'pending': 0, 'undelivered': 0,
-            'lag_unknown': []}
+def _stream_safety(stream):
+    """(pending, undelivered, groups with a lag Redis cannot know and that have not read up to the last id,
+    the groups' rows) of one stream as selfology.ops.stream_info describes it."""
+    pending, undelivered, unknown, rows = 0, 0, [], []
     for group in stream.get('groups') or []:
         known = bool(group.get('lag_known'))
         lag = int(group.get('lag') or 0) if known else None
-        plan['groups'].append({'name': group.get('name'), 'pending': int(group.get('pending') or 0), 'lag': lag})
-        plan['pending'] += int(group.get('pending') or 0)
-        plan['undelivered'] += lag or 0
+        rows.append({'name': group.get('name'), 'pending': int(group.get('pending') or 0), 'lag': lag})
+        pending += int(group.get('pending') or 0)
+        undelivered += lag or 0
         if not known and group.get('last_delivered_id') != stream.get('last_generated_id'):
-            plan['lag_unknown'].append(group.get('name'))
+            unknown.append(group.get('name'))
+    return pending, undelivered, unknown, rows
+
+
+def flushdb_plan(db, dbsize, streams, event_stream='selfology:events'):
+    """What FLUSHDB of database `db` would delete - its `dbsize` keys - and whether it is safe: not when any
+    stream in that database (`streams`, each as stream_info describes one) has entries a group has not
+    acknowledged (pending) or not been given yet (lag; a lag Redis cannot know counts as unsafe unless the
+    group has read up to the stream's last id). The event stream is named in the message either way."""
+    try:
+        db = int(db)
+    except (TypeError, ValueError):
+        raise SelfologyError('flushdb_plan: db must be a number, not %r' % (db,))
+    if not isinstance(streams, list) or not all(isinstance(s, dict) and s.get('stream') for s in streams):
+        raise SelfologyError('flushdb_plan expects a list of streams as selfology.ops.stream_info describes them')
+    plan = {'db': db, 'dbsize': int(dbsize or 0), 'stream': event_stream, 'stream_exists': False,
+            'stream_length': 0, 'groups': [], 'pending': 0, 'undelivered': 0, 'lag_unknown': [], 'streams': []}
+    others = []
+    for stream in streams:
+        if stream.get('exists') is False:
+            continue
+        pending, undelivered, unknown, rows = _stream_safety(stream)
+        name = stream['stream']
+        plan['streams'].append({'stream': name, 'length': int(stream.get('length') or 0), 'pending': pending,
+                                'undelivered': undelivered, 'lag_unknown': unknown})
+        plan['pending'] += pending
+        plan['undelivered'] += undelivered
+        if name == event_stream:
+            plan.update(stream_exists=True, stream_length=int(stream.get('length') or 0), groups=rows)
+            plan['lag_unknown'] += unknown
+        else:
+            plan['lag_unknown'] += ['%s/%s' % (name, group) for group in unknown]
+            if pending or undelivered or unknown:
+                others.append('stream %s has %d pending and %d undelivered' % (name, pending, undelivered))
     plan['safe'] = not (plan['pending'] or plan['undelivered'] or plan['lag_unknown'])
     if not plan['stream_exists']:
-        plan['stream_message'] = 'the event stream %s is not in db %d' % (plan['stream'], db)
+        message = 'the event stream %s is not in db %d' % (event_stream, db)
     else:
+        mine = [s for s in plan['streams'] if s['stream'] == event_stream][0]
         message = 'the event stream %s is in db %d with %d entries, %d pending and %d undelivered' % (
-            plan['stream'], db, plan['stream_length'], plan['pending'], plan['undelivered'])
-        if plan['lag_unknown']:
-            message += ' (lag unknown for %s)' % ', '.join(plan['lag_unknown'])
-        plan['stream_message'] = message
+            event_stream, db, plan['stream_length'], mine['pending'], mine['undelivered'])
+        if mine['lag_unknown']:
+            message += ' (lag unknown for %s)' % ', '.join(mine['lag_unknown'])
+    if others:
+        message += '; ' + '; '.join(others)
+    plan['stream_message'] = message
     return plan
-
-
-class FilterModule(object):
-    def filters(self):
-        return {
-            'daily_checks': daily_checks,
-            'redis_memory_check': redis_memory_check,
-            'disk_usage': disk_usage,
-            'flushdb_plan': flushdb_plan,
-        }
