@@ -247,13 +247,13 @@ def ee(ee_image, project, awx_inventory):
 def test_the_definition_pins_what_pyproject_pins():
     pins = {}
     for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
-        name, _, version = requirement.partition("==")
+        name, version = requirement.split("==", 1) if "==" in requirement else (requirement, "")
         pins[name] = version
     definition = yaml.safe_load((ROOT / "execution-environment.yml").read_text())["dependencies"]
     listed = [definition["ansible_core"]["package_pip"], definition["ansible_runner"]["package_pip"],
               *definition["python"]]
     for requirement in listed:
-        name, _, version = requirement.partition("==")
+        name, version = requirement.split("==", 1) if "==" in requirement else (requirement, "")
         assert pins.get(name) == version, f"{requirement}: pyproject.toml pins {name}=={pins.get(name)}"
     for needed in ("ansible-core", "ansible-runner", "psycopg[binary]", "redis", "docker"):
         assert any(r.startswith(needed + "==") for r in listed), f"{needed} is not in the EE"

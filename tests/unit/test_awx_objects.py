@@ -503,7 +503,7 @@ def _bool_questions():
         for question in template.get("survey", []):
             option = options_for(pathlib.Path(template["playbook"]).name)[question["variable"]]
             if option.get("type") == "bool":
-                roles = {r for r, _ in entry_points(pathlib.Path(template["playbook"]).name)[0]}
+                roles = {role for role, _entry in entry_points(pathlib.Path(template["playbook"]).name)[0]}
                 yield question["variable"], roles
 
 
