@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import socket
 import tempfile
 import time
@@ -27,6 +28,8 @@ CANDIDATE = 'haproxy.cfg.next'
 MAP = 'slot.map'
 MAP_KEY = 'active'
 SOCKET = 'admin.sock'
+# What HAProxy loads at start (server-state-file): addresses and states, saved after every change.
+SERVER_STATE = 'servers.state'
 _PROMPT = b'\n> '
 
 
@@ -138,13 +141,17 @@ class AdminSocket(object):
         return answer[:-len(_PROMPT)].decode('utf-8', 'replace') if answer.endswith(_PROMPT) else ''
 
     def command(self, line):
-        """The answer to one command; raises when HAProxy answers with an error."""
+        """The answer to one command; raises when HAProxy answers with an error. A `set` command
+        answers nothing, or says the address changed (or needed no change); anything else refused it."""
         if '\n' in line or ';' in line:
             raise SelfologyError('one runtime command at a time, not %r' % line)
         answer = self._read_until_prompt(line.encode() + b'\n').strip()
         lowered = answer.lower()
-        if lowered.startswith(('no such', 'unknown', 'require', 'invalid', 'unable', 'error')) \
-                or 'can\'t' in lowered or 'cannot' in lowered:
+        refused = lowered.startswith(('no such', 'unknown', 'require', 'invalid', 'unable', 'error')) \
+            or 'can\'t' in lowered or 'cannot' in lowered
+        if line.startswith('set ') and answer and not re.search(r'changed from|no need to change', lowered):
+            refused = True
+        if refused:
             raise SelfologyError('the load balancer refused %r: %s' % (line, answer))
         return answer
 
@@ -216,7 +223,7 @@ def runtime_plan(services, slot, replicas, addresses, states):
 
 
 def route(socket_path, map_file, map_path, services, slot, replicas, addresses, drain_timeout, check_mode,
-          connect_wait=5.0):
+          connect_wait=5.0, state_file=None):
     """Routes every service to slot with the given replicas, persists the map file, then waits (at
     most drain_timeout) until what traffic left - the old slot, replicas taken out - has finished
     its in-flight requests. Returns what it did and when traffic moved."""
@@ -240,6 +247,10 @@ def route(socket_path, map_file, map_path, services, slot, replicas, addresses, 
                 raise SelfologyError('the load balancer did not take slot %s' % slot)
         if file_changed:
             write_atomically(map_file, map_content(slot))
+        if state_file:
+            saved = admin.command('show servers state') + '\n'
+            if read_file(state_file) != saved:
+                write_atomically(state_file, saved)
         left = set(backend_name(s, before) for s in services) if moves and before in SLOTS else set()
         if left or taken_out:
             drain_started = time.monotonic()

@@ -19,7 +19,8 @@ description:
   - Switching slots and scaling never need this module; they go through the runtime API
     (M(selfology.ops.lb_route)) and keep every client connection open. With O(reload=true) a changed
     configuration is loaded by a seamless HAProxy reload (master-worker mode), for changes of the
-    configuration's structure such as a new service.
+    configuration's structure such as a new service; the servers' addresses and states are saved
+    to C(servers.state) first, which the new process loads.
   - When the container is not running, the files are only written (HAProxy reads them at start).
 version_added: 0.1.0
 author: Selfology DevOps Team (@selfology-devops)
@@ -88,6 +89,17 @@ from ansible_collections.selfology.ops.plugins.module_utils import loadbalancer
 from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
+def save_server_state(config_dir):
+    """HAProxy's reload procedure: the running servers' addresses and states go to the file the new
+    process loads, so that the reload keeps serving where the runtime API sent traffic."""
+    try:
+        with loadbalancer.AdminSocket(os.path.join(config_dir, loadbalancer.SOCKET)) as admin:
+            state = admin.command('show servers state') + '\n'
+    except loadbalancer.BackendUnavailable:
+        return  # not answering: the file lb_route saved last is what the new process gets
+    loadbalancer.write_atomically(os.path.join(config_dir, loadbalancer.SERVER_STATE), state)
+
+
 def run(params, check_mode):
     docker_client.require()
     config_dir = params['config_dir']
@@ -107,6 +119,7 @@ def run(params, check_mode):
                 loadbalancer.validate_candidate(running[0], params['mount_dir'])
             os.replace(candidate, config)
             if running and params['reload']:
+                save_server_state(config_dir)
                 running[0].kill(signal='SIGUSR2')
                 reloaded = True
     return dict(changed=changed or map_missing, reloaded=reloaded, map_created=map_missing and not check_mode,

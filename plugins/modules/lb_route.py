@@ -15,7 +15,8 @@ description:
   - Puts servers C(r1..rN) of each service's backend in the slot in service (with the container's
     current address on O(network)) and takes the servers beyond the replica count out, then
     changes the one map entry that chooses the slot for every service, and rewrites the map file
-    so that a restarted HAProxy comes back on the same slot.
+    and the server state file (C(servers.state): addresses and states) so that a restarted HAProxy
+    comes back on the same slot and servers.
   - Then waits, at most O(drain_timeout) seconds, until the slot traffic left and the servers taken
     out have finished their in-flight requests; RV(drain_seconds) says how long that took.
   - Nothing is sent when the load balancer already routes as asked (idempotent).
@@ -127,7 +128,8 @@ def run(params, check_mode):
     result = loadbalancer.route(
         os.path.join(directory, loadbalancer.SOCKET), os.path.join(directory, loadbalancer.MAP),
         '%s/%s' % (params['mount_dir'], loadbalancer.MAP), services, params['slot'], params['replicas'] or {},
-        addresses(params), params['drain_timeout'], check_mode)
+        addresses(params), params['drain_timeout'], check_mode,
+        state_file=os.path.join(directory, loadbalancer.SERVER_STATE))
     if not result['drained']:
         result['warnings'] = ['traffic moved to %s, but requests on the servers it left were still running after %ss'
                               % (params['slot'], params['drain_timeout'])]
