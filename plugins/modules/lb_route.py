@@ -15,7 +15,7 @@ description:
   - Puts servers C(r1..rN) of each service's backend in the slot in service (with the container's
     current address on O(network)) and takes the servers beyond the replica count out, then
     changes the one map entry that chooses the slot for every service, and rewrites the map file
-    and the server state file (C(servers.state): addresses and states) so that a restarted HAProxy
+    and the server state file (C(servers.state), addresses and states) so that a restarted HAProxy
     comes back on the same slot and servers.
   - Then waits, at most O(drain_timeout) seconds, until the slot traffic left and the servers taken
     out have finished their in-flight requests; RV(drain_seconds) says how long that took.
