@@ -76,6 +76,9 @@ def test_traffic_moved_behind_the_collections_back_is_drift_and_lab_up_repairs_i
         found = drift()
         assert f"the load balancer sends traffic to {other} but the recorded active slot is {recorded}" in found
         assert any("a restart would move it" in line for line in found)
+        refused = selfops("cleanup", "--force", "--reason", "test", "-e", "bluegreen_retention=0", check=False)
+        assert refused.returncode == 1 and "the load balancer sends traffic to it" in refused.stderr, \
+            "the slot traffic goes to is never removed, even with force"
     finally:
         selfops("lab", "up", "-q")
     assert live_slot() == recorded and drift() == []
