@@ -7,6 +7,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.selfology.ops.plugins.module_utils.durations import parse_duration
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.slots import MAX_REPLICAS, replica_name
 
@@ -31,6 +32,14 @@ def replica_names(service, slot):
         raise AnsibleFilterError('replica_names: %s' % exc)
 
 
+def seconds(duration):
+    """Seconds in a duration of the collection's grammar (30d, 12h, 5m, 2s, 500ms)."""
+    try:
+        return parse_duration(duration)
+    except SelfologyError as exc:
+        raise AnsibleFilterError('seconds: %s' % exc)
+
+
 class FilterModule(object):
     def filters(self):
-        return {'slot_endpoints': slot_endpoints, 'replica_names': replica_names}
+        return {'slot_endpoints': slot_endpoints, 'replica_names': replica_names, 'seconds': seconds}

@@ -46,7 +46,7 @@ def desired_containers(params, image_id):
             raise SelfologyError('replicas of %s must be between 1 and %d, not %d' % (name, MAX_REPLICAS, replicas))
         for replica in range(1, replicas + 1):
             cname = replica_name(name, slot, replica)
-            env = dict(params['env'] or {})
+            env = dict(params['env'] or {}, **(params.get('secret_env') or {}))
             env.update(SELFOLOGY_SERVICE=name, SELFOLOGY_SLOT=slot, SELFOLOGY_CONSUMER=cname)
             # Only the first replica publishes a host port: the others are reached through the load balancer.
             port = service.get('port') if replica == 1 else None

@@ -16,7 +16,7 @@ description:
     wanted configuration, started when it is stopped, and recreated when its image or
     configuration differ. With O(wait), every container is then awaited together until healthy.
     A container that crashes or turns unhealthy fails the task at once, with its health-check
-    log and its last log lines; with O(cleanup_on_failure) the containers this run created are removed.
+    log and its last log lines; with O(cleanup_on_failure) the containers this run created are removed, whatever the error.
   - The image must already be on the host; nothing is pulled.
   - Check mode reports the plan (create, recreate, start, keep, remove) without acting.
 version_added: 0.1.0
@@ -62,9 +62,17 @@ options:
     type: dict
     default: {}
   env:
-    description: Environment common to every service (database and Redis addresses). Never logged.
+    description: Environment common to every service, shown in logs as given.
     type: dict
     default: {}
+  secret_env:
+    description:
+      - Environment common to every service that carries credentials (the database and Redis URLs). Never logged.
+      - Kept apart from O(env) because Ansible masks every value of a secret option wherever it appears in
+        the output; short values of O(env) such as C(1) would mask every C(1) of an error message.
+    type: dict
+    default: {}
+    version_added: 0.2.0
   labels:
     description: Extra labels on every container.
     type: dict
@@ -94,7 +102,7 @@ options:
     type: int
     default: 20
   cleanup_on_failure:
-    description: When the wait fails, remove the containers this run created or recreated.
+    description: When starting the slot or the wait fails (any error), remove the containers this run created or recreated.
     type: bool
     default: true
 attributes:
@@ -112,7 +120,7 @@ EXAMPLES = r'''
     services:
       - {name: question-selection, port: 18201}
       - {name: analysis-worker, port: 18203}
-    env:
+    secret_env:
       DATABASE_URL: "{{ vault_database_url }}"
       REDIS_URL: redis://n8n-redis:6379/0
 
@@ -163,7 +171,7 @@ from ansible_collections.selfology.ops.plugins.module_utils import docker_client
 from ansible_collections.selfology.ops.plugins.module_utils.deploy import (
     DeployFailed, SlotContainers, desired_containers, plan)
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
-from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
+from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main, operator_error
 
 
 def started(params, check_mode, slot):
@@ -173,19 +181,25 @@ def started(params, check_mode, slot):
     result = dict(changed=changed, actions=actions, containers=[s['name'] for s in specs])
     if check_mode:
         return result
-    slot.apply(actions, specs)
-    if params['wait']:
-        began = time.monotonic()
-        try:
+    try:
+        slot.apply(actions, specs)
+        if params['wait']:
+            began = time.monotonic()
             slot.wait_healthy([s['name'] for s in specs], params['wait_timeout'])
-        except DeployFailed as exc:
-            removed = []
-            if params['cleanup_on_failure']:
-                removed = [a['name'] for a in actions if a['action'] in ('create', 'recreate')]
-                slot.remove_all(removed)
-            raise SelfologyError('slot %s did not become healthy: %s' % (params['slot'], exc),
-                                 result=dict(result, failures=exc.failures, removed=removed))
-        result['wait_seconds'] = round(time.monotonic() - began, 2)
+            result['wait_seconds'] = round(time.monotonic() - began, 2)
+    except BaseException as exc:  # pylint: disable=broad-except
+        # Whatever failed (a gate, the Docker API half-way through creating the slot, a bug, Ctrl-C),
+        # the containers this run created do not outlive it.
+        removed = []
+        if params['cleanup_on_failure']:
+            removed = [a['name'] for a in actions if a['action'] in ('create', 'recreate')]
+            slot.remove_all(removed)
+        error = exc if isinstance(exc, (DeployFailed, SelfologyError)) else operator_error(exc)
+        if error is None:
+            raise
+        what = 'did not become healthy' if isinstance(exc, DeployFailed) else 'could not be started'
+        raise SelfologyError('slot %s %s: %s' % (params['slot'], what, error),
+                             result=dict(result, failures=getattr(exc, 'failures', []), removed=removed))
     return result
 
 
@@ -217,7 +231,8 @@ argument_spec = dict(
         probe=dict(type='str'),
     )),
     replicas=dict(type='dict', default={}),
-    env=dict(type='dict', default={}, no_log=True),
+    env=dict(type='dict', default={}),
+    secret_env=dict(type='dict', default={}, no_log=True),
     labels=dict(type='dict', default={}),
     network=dict(type='str', required=True),
     bind_address=dict(type='str', default='127.0.0.1'),

@@ -18,7 +18,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
-from ansible_collections.selfology.ops.plugins.module_utils.task import failure_fields
+from ansible_collections.selfology.ops.plugins.module_utils.task import failure_fields, operator_error
 
 
 class InProcessAction(ActionBase):
@@ -52,6 +52,11 @@ class InProcessAction(ActionBase):
             outcome = task.run(validated.validated_parameters, bool(self._task.check_mode))
         except SelfologyError as exc:
             outcome = dict(failure_fields(exc), failed=True, msg=str(exc))
+        except Exception as exc:  # pylint: disable=broad-except
+            error = operator_error(exc)
+            if error is None:
+                raise
+            outcome = dict(failed=True, msg=str(error))
         outcome.setdefault('changed', False)
         if validated._no_log_values:
             outcome = remove_values(outcome, validated._no_log_values)

@@ -15,9 +15,6 @@ import yaml
 from . import checks, collection, render
 from .runner import Interrupted, install_signal_handlers, run_playbook
 
-FAULTS = ["none", "unhealthy", "slow", "errors", "crash"]
-
-
 def version_arg(value):
     try:
         return collection.module_utils().validate_version(value)
@@ -130,7 +127,7 @@ def build_parser():
     lab_sub.add_parser("status", parents=[common], help="the lab's containers and slots")
     image = lab_sub.add_parser("image", parents=[common], help="build a version of the services image")
     image.add_argument("version", type=version_arg)
-    image.add_argument("--fault", choices=FAULTS, default="none", help="make this version misbehave")
+    image.add_argument("--fault", choices=collection.lab_faults(), default="none", help="make this version misbehave")
     return parser
 
 

@@ -3,6 +3,8 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 
 def root():
     """The collection checkout: $SELFOPS_HOME, else the checkout this package was installed from."""
@@ -29,3 +31,9 @@ def module_utils():
         sys.path.insert(0, collections)
     from ansible_collections.selfology.ops.plugins.module_utils import slots
     return slots
+
+
+def lab_faults():
+    """The faults a lab image can carry: the lab role's argument spec is their one list."""
+    spec = yaml.safe_load((root() / "roles" / "lab" / "meta" / "argument_specs.yml").read_text())
+    return spec["argument_specs"]["main"]["options"]["lab_fault"]["choices"]

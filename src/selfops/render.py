@@ -49,7 +49,8 @@ def failures(run):
 
 
 def _one(run, action, host):
-    found = [r.res for r in run.of(action) if r.host == host]
+    # A failed task's result does not always say so itself (ansible-core 2.19): its event does.
+    found = [dict(r.res, failed=True) if r.status == "failed" else r.res for r in run.of(action) if r.host == host]
     return found[0] if found else None
 
 
@@ -62,9 +63,9 @@ def _deploy_lines(res, verb):
 
 
 def _health_lines(res):
-    if res.get("failures"):
-        lines = []
-        for failure in res["failures"]:
+    if res.get("failed"):
+        lines = [] if res.get("failures") else [f"  {FAIL} {res.get('msg')}"]
+        for failure in res.get("failures", []):
             lines.append(f"  {FAIL} {failure['container']} is {failure.get('health')} ({failure.get('status')})")
             lines += [f"      health check: {probe}" for probe in failure.get("health_log", []) if probe]
             lines += [f"      log: {line}" for line in failure.get("logs", [])[-10:]]

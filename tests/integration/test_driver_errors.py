@@ -1,0 +1,45 @@
+"""Errors from Docker, Redis and PostgreSQL reach the operator as one clear line, and a slot the
+Docker API stopped half-way through creating is removed."""
+import json
+import socket
+
+import docker
+import pytest
+
+from conftest import selfops
+from lab import STATE_FILE, run_module
+
+pytestmark = pytest.mark.integration
+SLOT_PORT_BASE = {"blue": 18100, "green": 18200}
+RELAY_OFFSET = 4  # outbox-relay's port offset in the lab topology
+
+
+def slot_containers(slot):
+    return sorted(c.name for c in docker.from_env().containers.list(
+        all=True, filters={"label": f"org.selfology.slot={slot}"}))
+
+
+def test_a_docker_error_half_way_through_a_deploy_removes_what_it_created(lab):
+    selfops("lab", "image", "2.0.0", "-q")
+    before = json.loads(STATE_FILE.read_text())
+    target = "green" if before["active"] == "blue" else "blue"
+    assert slot_containers(target) == [], "the lab starts with one slot"
+    # Something else holds the relay's host port: Docker creates the other containers, then
+    # refuses to start this one.
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", SLOT_PORT_BASE[target] + RELAY_OFFSET))
+        squatter.listen()
+        proc = selfops("deploy", "2.0.0", check=False)
+    assert proc.returncode == 1, proc.stdout
+    assert f"slot {target} could not be started: Docker error (APIError)" in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert slot_containers(target) == [], "no half-created slot is left behind"
+    assert json.loads(STATE_FILE.read_text()) == before
+
+
+def test_an_unreachable_redis_is_one_clear_line(lab):
+    result = run_module("selfology.ops.stream_info", dict(redis_host="127.0.0.1", redis_port=1))
+    assert result["failed"]
+    assert "Redis" in result["msg"] and "Connection refused" in result["msg"], result["msg"]
+    assert "Traceback" not in result.get("module_stderr", "") + result.get("exception", "")
