@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import ansible_runner
+import docker
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +125,34 @@ def bot_api_stand_in(message_id=77):
         yield server
     finally:
         server.shutdown()
+
+
+def running_relays():
+    return docker.from_env().containers.list(filters={"label": "org.selfology.service=outbox-relay", "status": "running"})
+
+
+@contextlib.contextmanager
+def relays_stopped_with_backlog(pg, count, event_type):
+    """Every running outbox relay stopped and count pending rows of event_type written; the relays
+    are started again on leaving, and awaited until healthy (the backlog is the caller's to wait for
+    and delete)."""
+    stopped = []
+    try:
+        for relay in running_relays():
+            relay.stop(timeout=5)
+            stopped.append(relay)
+        assert stopped, "no outbox relay was running"
+        pg.execute("""INSERT INTO selfology.event_outbox (event_type, payload)
+                      SELECT %s, jsonb_build_object('n', g) FROM generate_series(1, %s) g""", [event_type, count])
+        yield stopped
+    finally:
+        started = []
+        for relay in stopped:
+            try:
+                relay.start()
+                started.append(relay.name)
+            except docker.errors.NotFound:  # another session removed its slot meanwhile
+                pass
+        client = docker.from_env()
+        wait_for(lambda: all(client.containers.get(name).health == "healthy" for name in started), 60,
+                 message=f"{', '.join(started)} healthy again")

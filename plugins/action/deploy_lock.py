@@ -13,7 +13,8 @@ this machine's /proc itself; after taking the lock the plugin starts the renewer
 the controller that renews the lease while ansible-playbook runs. On any other connection the module
 runs on the host, which cannot see the controller's processes: when the module refuses a lock held
 from this controller, the plugin checks the holder here and, when it is gone, asks the module again
-to take it over (take_over names the process it checked).
+to take it over (take_over names the process it checked). No renewer can renew a lock file on
+another host, so there the lease is unrenewed_ttl long (30 minutes by default).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -62,6 +63,9 @@ class ActionModule(InProcessAction):
             pid = os.getppid()
             args.update(holder_pid=pid, holder_start=lock.process_start(pid))
         args.setdefault('holder_host', socket.gethostname())
+        if not self.in_process():
+            # No renewer reaches the host's lock file: the lease must outlast the whole action.
+            args['ttl'] = max(int(args.get('ttl', lock.DEFAULT_TTL)), int(args.get('unrenewed_ttl', 1800)))
         if self._take_over and not args.get('take_over'):
             args['take_over'] = self._take_over
         return args

@@ -20,7 +20,8 @@ description:
   - The lock is a lease of O(ttl) seconds. Taking the lock again with the holder's O(token) renews it;
     on a local connection the action plugin also starts a renewer on the controller that renews the
     lease every O(ttl)/6 seconds while the holder's C(ansible-playbook) runs, so a long step (a
-    health wait, a backup) never loses it.
+    health wait, a backup) never loses it. On any other connection (SSH) no renewer can reach the
+    host's lock file, so the lease is O(unrenewed_ttl) long instead.
   - A lock whose holder is provably gone is taken over at once, and RV(broken) and RV(taken_over) say
     whose it was and why - when the holder ran on the caller's controller and its process is not
     running any more (or its pid now belongs to a process started at another time), or when its lease
@@ -64,6 +65,15 @@ options:
         its holder is known to be running on the caller's controller.
     type: int
     default: 90
+  unrenewed_ttl:
+    description:
+      - Seconds of the lease when no renewer runs (the module runs on the host, as over SSH): long enough
+        for the longest action. A holder on another controller that died blocks others this long,
+        unless a forced rollback breaks the lock; one on the caller's controller is checked and taken
+        over at once.
+    type: int
+    default: 1800
+    version_added: 0.2.0
   token:
     description:
       - Identifies the holder. With O(state=present) a new lock gets this token (a random one when
@@ -269,6 +279,7 @@ argument_spec = dict(
     action=dict(type='str'),
     version=dict(type='str'),
     ttl=dict(type='int', default=lock.DEFAULT_TTL),
+    unrenewed_ttl=dict(type='int', default=1800),
     token=dict(type='str', no_log=False),
     force=dict(type='bool', default=False),
     reason=dict(type='str'),

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from conftest import selfops
-from lab import REDIS, ROOT, wait_for
+from lab import REDIS, ROOT, relays_stopped_with_backlog, running_relays, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,10 +23,6 @@ ARCHIVE_TYPE = "selfops.test.archive"
 SCRATCH_DB = 9
 MAINTENANCE_LOG = ROOT / ".lab" / "state" / "maintenance.log"
 TARGET = f"{REDIS['redis_host']}:{REDIS['redis_port']}/{SCRATCH_DB}"
-
-
-def running_relays():
-    return docker.from_env().containers.list(filters={"label": "org.selfology.service=outbox-relay", "status": "running"})
 
 
 def checks_by_name(payload):
@@ -48,25 +44,12 @@ def maintenance_log():
 # check daily ------------------------------------------------------------------------------------
 
 def test_a_backlog_with_the_relay_stopped_is_critical_and_clears_once_it_runs_again(pg):
-    stopped = []
-    try:
-        for relay in running_relays():
-            relay.stop(timeout=5)
-            stopped.append(relay)
-        assert stopped, "no outbox relay was running"
-        pg.execute("""INSERT INTO selfology.event_outbox (event_type, payload)
-                      SELECT %s, jsonb_build_object('n', g) FROM generate_series(1, 1200) g""", [BACKLOG_TYPE])
+    with relays_stopped_with_backlog(pg, 1200, BACKLOG_TYPE):
         started = time.monotonic()
         proc = selfops("check", "daily", "-q", check=False)
         elapsed = time.monotonic() - started
         others = [r.name for r in running_relays()]
         assert not others, f"{', '.join(others)} started during the test: nothing else may run against the lab"
-    finally:
-        for relay in stopped:
-            try:
-                relay.start()
-            except docker.errors.NotFound:  # another session removed its slot meanwhile
-                pass
     out = proc.stdout
     assert proc.returncode == 2, out + proc.stderr
     pending = int(re.search(r"Check pending events:\s+(\d+) pending", out).group(1))

@@ -7,11 +7,9 @@ import docker
 import pytest
 
 from conftest import selfops
-from lab import STATE_FILE, run_module
+from lab import PORT_BASE, SERVICES, STATE_FILE, run_module
 
 pytestmark = pytest.mark.integration
-SLOT_PORT_BASE = {"blue": 18100, "green": 18200}
-RELAY_OFFSET = 4  # outbox-relay's port offset in the lab topology
 
 
 def slot_containers(slot):
@@ -28,7 +26,8 @@ def test_a_docker_error_half_way_through_a_deploy_removes_what_it_created(lab):
     # refuses to start this one.
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", SLOT_PORT_BASE[target] + RELAY_OFFSET))
+        relay = next(s for s in SERVICES if s["name"] == "outbox-relay")
+        squatter.bind(("127.0.0.1", PORT_BASE[target] + relay["port"]))
         squatter.listen()
         proc = selfops("deploy", "2.0.0", check=False)
     assert proc.returncode == 1, proc.stdout

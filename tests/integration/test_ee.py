@@ -15,16 +15,16 @@ current sources). Each job is prepared as AWX prepares one (awx/main/tasks/jobs.
   worker` inside the EE container (stdin to stdout, as receptor streams it), `ansible-runner
   process` here, which writes the job's artifacts (status, rc, events).
 
-What the lab needs beyond that is what an execution node for the lab would mount into the EE
-(AWX_ISOLATION_SHOW_PATHS): the Docker socket, and the lab's state dir at the path the lab
-inventory resolves it to under AWX (inventory_dir is /runner/inventory there, so
-`inventory_dir/../../.lab/state` is /.lab/state). --network host: the lab listens on 127.0.0.1.
+What the lab needs beyond that is what awx/vars/controller.yml's settings give an execution node for
+the lab: the Docker socket and the lab's state dir mounted (AWX_ISOLATION_SHOW_PATHS), and
+SELFOLOGY_STATE_DIR naming that dir (AWX_TASK_ENV), which the lab inventory reads. --network host:
+the lab listens on 127.0.0.1.
 
 SELFOPS_EE_AWX_TASK_ENV (JSON) adds environment variables as AWX's AWX_TASK_ENV setting does.
 """
 import json
 import os
-import posixpath
+import re
 import shutil
 import subprocess
 import tempfile
@@ -35,10 +35,11 @@ from pathlib import Path
 import ansible_runner
 import docker
 import pytest
+import redis
 import yaml
 
 from conftest import selfops
-from lab import ROOT, STATE_FILE, wait_for
+from lab import REDIS, ROOT, STATE_FILE, relays_stopped_with_backlog, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +48,13 @@ AUDIT_LOG = STATE_DIR / "audit.log"
 TEMPLATES_FILE = ROOT / "awx" / "vars" / "job_templates.yml"
 VERSIONS = ("1.0.0", "2.0.0")
 AWX_USER = "awx-alice"
-# Where selfology_state_dir points inside the EE: the lab inventory's own expression, evaluated
-# with AWX's inventory_dir.
-EE_STATE_DIR = posixpath.normpath("/runner/inventory/../../.lab/state")
-AWX_TASK_ENV = json.loads(os.environ.get("SELFOPS_EE_AWX_TASK_ENV") or "{}")
+BACKLOG_TYPE = "selfops.test.ee"
+SCRATCH_DB = 9
+# Where the lab's state dir is inside the EE: awx_lab_state_dir, given to jobs as SELFOLOGY_STATE_DIR.
+# (The file holds !unsafe values, which yaml.safe_load refuses: read the one line.)
+EE_STATE_DIR = re.search(r"^awx_lab_state_dir: (\S+)$", (ROOT / "awx" / "vars" / "controller.yml").read_text(),
+                         re.M).group(1)
+AWX_TASK_ENV = dict(json.loads(os.environ.get("SELFOPS_EE_AWX_TASK_ENV") or "{}"), SELFOLOGY_STATE_DIR=EE_STATE_DIR)
 _job_ids = iter(range(int(time.time()) % 100_000 * 10, 10**9))
 
 
@@ -162,6 +166,12 @@ class Job:
 
     def failed_tasks(self):
         return [e["event_data"].get("task") for e in self.events if e.get("event") == "runner_on_failed"]
+
+    @property
+    def artifacts(self):
+        """What the job published with set_stats: AWX hands it to the next workflow nodes as extra vars."""
+        stats = [e for e in self.events if e.get("event") == "playbook_on_stats"]
+        return stats[-1]["event_data"].get("artifact_data", {}) if stats else {}
 
 
 def run_job(image, project, inventory, playbook, answers=None):
@@ -308,6 +318,15 @@ def test_deploy_switch_rollback_and_cleanup_succeed_and_the_audit_log_names_the_
         before = len(audit_entries())
         job = ee(playbook, answers)
         assert job.status == "successful", job
+        if action == "deploy":
+            # The workflow's next node: smoke, with the deploy's artifacts as its extra vars.
+            target = "green" if active == "blue" else "blue"
+            assert job.artifacts == {"smoke_slot": target, "smoke_expected_version": version}, job.artifacts
+            smoke = ee("playbooks/smoke.yml", job.artifacts)
+            assert smoke.status == "successful", smoke
+            tested = [e["event_data"]["res"] for e in smoke.events if e.get("event") == "runner_on_ok"
+                      and e["event_data"].get("task_action") == "selfology.ops.smoke_test"]
+            assert tested and tested[0]["slot"] == target, tested
         new = audit_entries()[before:]
         assert [e["action"] for e in new] == [action], new
         entry = new[0]
@@ -335,3 +354,37 @@ def test_status_fails_in_the_ee_when_the_active_slots_worker_is_stopped(ee, sett
                  message=f"{worker.name} running (and healthy) again")
     assert job.status == "failed", job
     assert worker.name in job.stdout, job
+
+
+def test_check_daily_fails_in_the_ee_naming_the_outbox_with_the_relays_stopped(ee, settled, pg):
+    with relays_stopped_with_backlog(pg, 1500, BACKLOG_TYPE):
+        job = ee("playbooks/check_daily.yml")
+    try:
+        assert job.status == "failed", job
+        assert "outbox - critical" in job.stdout, job
+        assert job.artifacts.get("checks_daily", {}).get("localhost", {}).get("status") == "critical", job.artifacts
+    finally:
+        wait_for(lambda: pg.execute("SELECT count(*) FROM selfology.event_outbox WHERE event_type = %s AND status = "
+                                    "'pending'", [BACKLOG_TYPE]).fetchone()[0] == 0, 90,
+                 message="the relays publishing the backlog")
+        pg.execute("DELETE FROM selfology.event_outbox WHERE event_type = %s", [BACKLOG_TYPE])
+
+
+def test_scale_disk_maintenance_and_flushdb_run_in_the_ee(ee, settled):
+    up = ee("playbooks/scale.yml", {"bluegreen_service": "question-selection", "bluegreen_replicas": 2})
+    assert up.status == "successful", up
+    assert state()["replicas"]["question-selection"] == 2
+    down = ee("playbooks/scale.yml", {"bluegreen_service": "question-selection", "bluegreen_replicas": 1})
+    assert down.status == "successful", down
+
+    disk = ee("playbooks/maintenance_disk.yml")
+    assert disk.status == "successful", disk
+
+    scratch = redis.Redis(host=REDIS["redis_host"], port=REDIS["redis_port"], db=SCRATCH_DB)
+    scratch.set("selfops:ee-test", "1")
+    target = f"{REDIS['redis_host']}:{REDIS['redis_port']}/{SCRATCH_DB}"
+    unconfirmed = ee("playbooks/redis_flushdb.yml", {"maintenance_flushdb_db": SCRATCH_DB})
+    assert unconfirmed.status == "failed" and scratch.exists("selfops:ee-test"), unconfirmed
+    flushed = ee("playbooks/redis_flushdb.yml", {"maintenance_flushdb_db": SCRATCH_DB, "maintenance_flushdb_confirm": target})
+    assert flushed.status == "successful", flushed
+    assert not scratch.exists("selfops:ee-test")

@@ -19,7 +19,7 @@ import redis
 
 from conftest import selfops
 from ansible_collections.selfology.ops.plugins.module_utils import loadbalancer
-from lab import INVENTORY, REDIS, ROOT, STATE_FILE, _env, wait_for
+from lab import INVENTORY, REDIS, ROOT, STATE_FILE, _env, relays_stopped_with_backlog, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -66,27 +66,10 @@ def test_status_playbook_fails_naming_the_unhealthy_container_of_the_active_slot
 
 # check daily --------------------------------------------------------------------------------------
 
-def running_relays():
-    return docker.from_env().containers.list(filters={"label": "org.selfology.service=outbox-relay", "status": "running"})
-
-
 def test_check_daily_playbook_fails_naming_the_outbox_with_the_relays_stopped(pg):
-    stopped = []
-    try:
-        for relay in running_relays():
-            relay.stop(timeout=5)
-            stopped.append(relay)
-        assert stopped, "no outbox relay was running"
-        pg.execute("""INSERT INTO selfology.event_outbox (event_type, payload)
-                      SELECT %s, jsonb_build_object('n', g) FROM generate_series(1, 1500) g""", [BACKLOG_TYPE])
+    with relays_stopped_with_backlog(pg, 1500, BACKLOG_TYPE):
         proc = ansible_playbook("check_daily")
         cli = selfops("check", "daily", "--json", check=False)
-    finally:
-        for relay in stopped:
-            try:
-                relay.start()
-            except docker.errors.NotFound:  # another session removed its slot meanwhile
-                pass
     assert proc.returncode != 0
     assert "morning checks critical" in proc.stdout and "outbox - critical" in proc.stdout, proc.stdout[-3000:]
     assert cli.returncode == 2
