@@ -1,11 +1,19 @@
-"""Entry point: `python3 -m selfology_app` runs the service named by SELFOLOGY_SERVICE."""
+"""Entry point: `python3 -m selfology_app [name]` runs the service or stand-in named by the
+argument, or else by SELFOLOGY_SERVICE."""
+import os
 import sys
 
 from .config import Settings
+from .stubs import STUBS
 
 
 def main():
-    settings = Settings.from_env()
+    name = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SELFOLOGY_SERVICE", "")
+    if name in STUBS:  # the stand-ins need no database, Redis or fault
+        from .stubs import run
+        run(name)
+        return
+    settings = Settings.from_env(name)
     if settings.fault == "crash":
         print(f"{settings.service} {settings.version}: fault injected, crashing on start", flush=True)
         sys.exit(3)

@@ -3,7 +3,9 @@ import os
 import socket
 from dataclasses import dataclass
 
-FAULTS = ("none", "unhealthy", "slow", "errors", "crash")
+# flaky: the HTTP routes answer 500 on every 5th request from the 51st on (runtime.flaky_fails),
+# /health stays healthy: a version that passes the deploy's gates and errors under traffic.
+FAULTS = ("none", "unhealthy", "slow", "errors", "crash", "flaky")
 
 
 def _positive(env, name, default):
@@ -13,6 +15,16 @@ def _positive(env, name, default):
         raise SystemExit(f"{name} must be a number of seconds, not {env.get(name)!r}") from None
     if value <= 0:
         raise SystemExit(f"{name} must be more than 0 seconds, not {value}")
+    return value
+
+
+def _count(env, name, default):
+    try:
+        value = int(env.get(name, default))
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {env.get(name)!r}") from None
+    if value < 1:
+        raise SystemExit(f"{name} must be at least 1, not {value}")
     return value
 
 
@@ -36,15 +48,23 @@ class Settings:
     republish_after: float = 30.0
     republish_every: float = 5.0
     republish_horizon: float = 86400.0
+    # The analysis worker's AI provider (ai.Router): with no URL the router analyses locally.
+    ai_url: str = ""
+    ai_timeout: float = 2.0
+    ai_breaker_failures: int = 5     # consecutive failures that open the breaker
+    ai_breaker_cooldown: float = 30.0  # seconds open before a half-open trial call
+    # How often the relay refreshes its outbox gauges (pending rows, oldest pending age).
+    outbox_gauge_every: float = 5.0
 
     @classmethod
-    def from_env(cls):
+    def from_env(cls, service=None):
+        """service, when given (python3 -m selfology_app <service>), wins over SELFOLOGY_SERVICE."""
         env = os.environ
         fault = env.get("SELFOLOGY_FAULT", "none")
         if fault not in FAULTS:
             raise SystemExit(f"SELFOLOGY_FAULT must be one of {FAULTS}, not {fault!r}")
         return cls(
-            service=env.get("SELFOLOGY_SERVICE", ""),
+            service=service or env.get("SELFOLOGY_SERVICE", ""),
             slot=env.get("SELFOLOGY_SLOT", "blue"),
             version=env.get("SELFOLOGY_VERSION", "0.0.0"),
             fault=fault,
@@ -59,6 +79,11 @@ class Settings:
             republish_after=_positive(env, "SELFOLOGY_REPUBLISH_AFTER", "30"),
             republish_every=_positive(env, "SELFOLOGY_REPUBLISH_EVERY", "5"),
             republish_horizon=_positive(env, "SELFOLOGY_REPUBLISH_HORIZON", "86400"),
+            ai_url=env.get("SELFOLOGY_AI_URL", ""),
+            ai_timeout=_positive(env, "SELFOLOGY_AI_TIMEOUT", "2"),
+            ai_breaker_failures=_count(env, "SELFOLOGY_AI_BREAKER_FAILURES", "5"),
+            ai_breaker_cooldown=_positive(env, "SELFOLOGY_AI_BREAKER_COOLDOWN", "30"),
+            outbox_gauge_every=_positive(env, "SELFOLOGY_OUTBOX_GAUGE_EVERY", "5"),
         )
 
     def smoke_stream(self, slot=None):

@@ -16,17 +16,31 @@ is never republished: a slow or stopped worker causes no duplicate entries.
 import json
 import time
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from .runtime import Runtime, serve
 
 RELAYED = Counter("selfology_outbox_relayed_total", "Outbox rows published to the stream", ["slot"])
+PUBLISHED = Counter("selfology_events_published_total", "Outbox rows this relay published to the event stream")
+# What the whole outbox holds, not this relay's share: every relay (both slots, every replica)
+# exports the same figure, so rules take max() of it.
+PENDING = Gauge("selfology_outbox_pending", "Outbox rows waiting to be published (status pending)")
+OLDEST_PENDING_AGE = Gauge("selfology_outbox_oldest_pending_age_seconds",
+                           "Age of the oldest pending outbox row in seconds; 0 when none is pending")
 ERRORS = Counter("selfology_outbox_relay_errors_total", "Relay batches that failed", ["slot"])
 REPUBLISHED = Counter("selfology_outbox_republished_total",
                       "Published outbox rows whose stream entry Redis lost, set back to pending", ["slot"])
 
 BATCH = 200
 IDLE_WAIT = 0.1
+
+# The outbox gauges' query: both figures from the partial index event_outbox_pending_idx on
+# (created_at, id) WHERE status = 'pending', which holds only the pending rows.
+PENDING_SUMMARY = """
+    SELECT count(*), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)
+    FROM selfology.event_outbox
+    WHERE status = 'pending'
+"""
 
 SELECT_PENDING = """
     SELECT id, event_type, payload, created_at
@@ -103,7 +117,18 @@ def relay_batch(runtime):
             entry_ids = pipe.execute()
             conn.execute(MARK_PUBLISHED, ([row[0] for row in rows], [str(e) for e in entry_ids]))
     RELAYED.labels(settings.slot).inc(len(rows))
+    PUBLISHED.inc(len(rows))
     return len(rows)
+
+
+def refresh_outbox_gauges(runtime):
+    """Sets the pending gauges from the outbox; on a failure they keep their last figures and the
+    relay logs it. A stopped relay exports nothing: the gauges stop with the relays."""
+    with runtime.db() as conn:
+        pending, age = conn.execute(PENDING_SUMMARY).fetchone()
+    PENDING.set(pending)
+    OLDEST_PENDING_AGE.set(max(0.0, float(age)))
+    return pending, float(age)
 
 
 def entry_present(answer, event_id):
@@ -212,8 +237,14 @@ def run(settings):
     runtime = Runtime(settings)
     server = serve(runtime)
     checker = LossChecker(settings)
-    next_check = time.monotonic()
+    next_check = next_gauges = time.monotonic()
     while not runtime.stopping.is_set():
+        if time.monotonic() >= next_gauges:
+            next_gauges = time.monotonic() + settings.outbox_gauge_every
+            try:
+                refresh_outbox_gauges(runtime)
+            except Exception as exc:  # the relay's own work goes on; the figures are refreshed later
+                runtime.log(f"ERROR outbox gauges not refreshed, will retry: {exc!r}")
         if time.monotonic() >= next_check:
             next_check = time.monotonic() + settings.republish_every
             try:

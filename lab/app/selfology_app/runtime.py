@@ -1,4 +1,5 @@
 """What every service shares: connections, health checks, metrics and the HTTP server."""
+import itertools
 import json
 import signal
 import sys
@@ -20,6 +21,18 @@ LATENCY = Histogram(
 )
 INFO = Gauge("selfology_build_info", "Version and slot of this process", ["service", "slot", "version", "fault"])
 
+# The flaky fault: the first FLAKY_AFTER requests to the service's routes succeed (the deploy's
+# smoke checks send a handful), then every FLAKY_EVERY-th fails, 20 % of the traffic.
+FLAKY_AFTER = 50
+FLAKY_EVERY = 5
+
+
+def flaky_fails(n):
+    """Whether the n-th request (counted from 1) to a route of a flaky process answers 500:
+    55, 60, 65, ... so exactly 20 of the requests 51..150. /health, /metrics and /version are
+    not routes: they are neither counted nor failed."""
+    return n > FLAKY_AFTER and (n - FLAKY_AFTER) % FLAKY_EVERY == 0
+
 
 class Runtime:
     """Connections and lifecycle of one service process."""
@@ -27,6 +40,7 @@ class Runtime:
     def __init__(self, settings):
         self.settings = settings
         self.stopping = threading.Event()
+        self.route_requests = itertools.count(1)  # next() is atomic under the GIL: one ordinal each
         self.pool = ConnectionPool(
             settings.database_url, min_size=1, max_size=8, open=False, timeout=5,
             kwargs={"connect_timeout": 3, "application_name": f"{settings.service}-{settings.slot}"},
@@ -133,6 +147,8 @@ class Handler(BaseHTTPRequestHandler):
                     status, body, endpoint = 404, {"error": "not found"}, "unknown"
                 elif settings.fault == "errors":
                     status, body = 500, {"error": "injected fault: errors"}
+                elif settings.fault == "flaky" and flaky_fails(next(self.runtime.route_requests)):
+                    status, body = 500, {"error": "injected fault: flaky"}
                 else:
                     if settings.fault == "slow":
                         time.sleep(settings.slow_seconds)

@@ -19,26 +19,31 @@ import time
 
 import psycopg
 import redis
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
+from . import ai
 from .runtime import Runtime, serve
 
 PROCESSED = Counter("selfology_events_processed_total", "Events whose effect was applied", ["slot", "event_type"])
 DUPLICATES = Counter("selfology_events_duplicate_total", "Redelivered events skipped by the ledger", ["slot"])
 FAILURES = Counter("selfology_events_failed_batches_total", "Batches that failed and will be retried", ["slot"])
 ANALYSIS = Histogram(
-    "instant_analysis_duration_seconds", "Time to analyse one answer", ["slot"],
-    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+    "instant_analysis_duration_seconds", "Time to analyse one answer (the AI call and the profile's update)",
+    ["slot"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-AI_COST = Counter("ai_cost_usd_total", "Simulated AI spend (the lab calls no AI API)", ["model"])
+# The AI router (ai.Router): the billed calls and their cost by model, the answers analysed
+# locally because the provider failed or the breaker was open, and the breaker's state.
+AI_COST = Counter("ai_cost_usd_total", "AI spend in USD at list prices, by model", ["model"])
+AI_REQUESTS = Counter("ai_requests_total", "AI calls billed, by model", ["model"])
+AI_FALLBACKS = Counter("ai_fallbacks_total", "Answers analysed locally, not billed: the AI call failed "
+                       "(reason=error) or the breaker was open (reason=breaker_open)", ["model", "reason"])
+BREAKER = Gauge("circuit_breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open", ["dependency"])
 
 BATCH = 100
 BLOCK_MS = 500
 CLAIM_EVERY = 5.0
 CLAIM_MIN_IDLE_MS = 15000
-# 75% gpt-4o, 15% mini, 10% claude, as the runbook expects; prices are illustrative.
-MODELS = ["gpt-4o"] * 15 + ["gpt-4o-mini"] * 3 + ["claude"] * 2
-PRICES = {"gpt-4o": 0.004, "gpt-4o-mini": 0.0004, "claude": 0.006}
+MODEL_LOG_EVERY = 30.0  # seconds between the "Model selected" summaries in the log
 
 RECORD = """
     INSERT INTO selfology.processed_events (event_id, event_type, consumer, slot)
@@ -73,18 +78,62 @@ def is_nogroup(exc):
     return isinstance(exc, redis.ResponseError) and str(exc).startswith("NOGROUP")
 
 
-def apply_effect(conn, slot, event_id, event_type, payload):
+class ModelLog:
+    """The runbook greps the worker's log for "Model selected": one summary line of the models
+    chosen (and the fallbacks) every MODEL_LOG_EVERY seconds, not one line per answer."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.since = clock()
+        self.counts = {}
+
+    def note(self, analysis):
+        key = analysis.model if analysis.billed else f"{analysis.model} (fallback: {analysis.reason})"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def line(self, force=False):
+        """The summary line when one is due (and counts were noted), else None."""
+        if not self.counts or (not force and self.clock() - self.since < MODEL_LOG_EVERY):
+            return None
+        seconds = self.clock() - self.since
+        text = ", ".join(f"{model} x{n}" for model, n in sorted(self.counts.items()))
+        self.counts, self.since = {}, self.clock()
+        return f"Model selected in the last {seconds:.0f}s: {text}"
+
+
+def make_router(settings, log):
+    def on_change(old, new):
+        BREAKER.labels("ai").set(new)
+        log(f"circuit breaker for ai: {ai.STATE_NAMES[old]} -> {ai.STATE_NAMES[new]}"
+            + (f" ({router.last_error!r})" if new == ai.OPEN and router.last_error else ""))
+
+    breaker = ai.Breaker(settings.ai_breaker_failures, settings.ai_breaker_cooldown, on_change=on_change)
+    router = ai.Router(settings.ai_url, settings.ai_timeout, breaker)
+    BREAKER.labels("ai").set(ai.CLOSED)
+    for model in ai.MODELS:  # every model's series exists from the start, so increase() works
+        AI_COST.labels(model)
+        AI_REQUESTS.labels(model)
+    return router
+
+
+def apply_effect(conn, slot, event_id, event_type, payload, router, model_log=None):
     if event_type != "answer.submitted":
         return
     started = time.monotonic()
+    analysis = router.analyse(event_id, payload["trait"], payload["value"])
+    if analysis.billed:
+        AI_REQUESTS.labels(analysis.model).inc()
+        AI_COST.labels(analysis.model).inc(analysis.cost)
+    else:
+        AI_FALLBACKS.labels(analysis.model, analysis.reason).inc()
+    if model_log is not None:
+        model_log.note(analysis)
     conn.execute(TRAIT, (event_id, payload["user_id"], payload["trait"], payload["value"]))
     conn.execute(PROFILE, (payload["user_id"], payload["trait"], payload["value"]))
-    model = MODELS[event_id % len(MODELS)]
-    AI_COST.labels(model).inc(PRICES[model])
     ANALYSIS.labels(slot).observe(time.monotonic() - started)
 
 
-def process(runtime, batches):
+def process(runtime, batches, router, model_log=None):
     """Applies a batch of entries in one transaction, then acknowledges them."""
     s = runtime.settings
     if s.fault == "errors":
@@ -104,7 +153,8 @@ def process(runtime, batches):
                     if conn.execute(RECORD, (event_id, event_type, s.consumer, s.slot)).fetchone() is None:
                         DUPLICATES.labels(s.slot).inc()
                         continue
-                    apply_effect(conn, s.slot, event_id, event_type, json.loads(fields.get("payload") or "{}"))
+                    apply_effect(conn, s.slot, event_id, event_type, json.loads(fields.get("payload") or "{}"),
+                                 router, model_log)
                     PROCESSED.labels(s.slot, event_type).inc()
     pipe = runtime.redis.pipeline(transaction=False)
     for stream, entry_id in done:
@@ -159,6 +209,8 @@ def run(settings):
     server = serve(runtime)
     client, smoke = runtime.redis, settings.smoke_stream()
     active_slot = ActiveSlot(runtime)
+    router, model_log = make_router(settings, runtime.log), ModelLog()
+    runtime.log(f"AI router: {'provider at ' + settings.ai_url if settings.ai_url else 'local analysis'}")
     backlog = True  # after a start or a failure, finish what this consumer already holds
     last_claim = 0.0
     while not runtime.stopping.is_set():
@@ -182,7 +234,11 @@ def run(settings):
                 if claimed:
                     batches.append((settings.stream, claimed))
             if batches:
-                process(runtime, batches)
+                process(runtime, batches, router, model_log)
+            router.breaker.refresh()
+            line = model_log.line()
+            if line:
+                runtime.log(line)
         except Exception as exc:  # retry what we hold once the database or Redis is back
             backlog = True
             if is_nogroup(exc):
@@ -196,6 +252,9 @@ def run(settings):
             FAILURES.labels(settings.slot).inc()
             runtime.log(f"ERROR batch failed, will retry: {exc!r}")
             runtime.stopping.wait(0.5 if isinstance(exc, redis.ConnectionError) else 1.0)
+    line = model_log.line(force=True)
+    if line:
+        runtime.log(line)
     server.shutdown()
     runtime.pool.close()
     runtime.log("stopped")

@@ -1,0 +1,123 @@
+"""The lab services' flaky fault: 500 on exactly every 5th route request from the 51st on, with
+/health, /metrics and /version untouched, so a flaky version passes the deploy's smoke gate and
+errors under traffic. Checked on the pure rule and on the services' real HTTP handler."""
+import itertools
+import json
+import sys
+import types
+import urllib.error
+import urllib.request
+
+import pytest
+
+from lab import ROOT
+
+# The service programs run in the services image; here the libraries the unit-test environment
+# lacks are stood in for (as in test_redis_loss_logic.py, whose stand-in this one extends).
+for _name in ("prometheus_client", "psycopg_pool"):
+    if _name not in sys.modules:
+        try:
+            __import__(_name)
+        except ImportError:
+            _metric = types.SimpleNamespace(inc=lambda *a: None, observe=lambda *a: None, set=lambda *a: None)
+            stub = types.ModuleType(_name)
+            stub.Counter = stub.Gauge = stub.Histogram = lambda *a, **k: types.SimpleNamespace(
+                labels=lambda *a, **k: _metric, inc=_metric.inc, set=_metric.set, observe=_metric.observe)
+            stub.CONTENT_TYPE_LATEST, stub.generate_latest = "text/plain", lambda: b""
+            stub.ConnectionPool = object
+            sys.modules[_name] = stub
+sys.path.insert(0, str(ROOT / "lab" / "app"))
+
+from selfology_app import runtime  # noqa: E402
+from selfology_app.config import FAULTS  # noqa: E402
+
+
+def test_flaky_fails_exactly_20_percent_of_requests_51_to_150():
+    failing = [n for n in range(1, 151) if runtime.flaky_fails(n)]
+    assert failing == list(range(55, 151, 5))
+    assert len([n for n in range(51, 151) if runtime.flaky_fails(n)]) == 20
+    assert not any(runtime.flaky_fails(n) for n in range(1, 51))
+
+
+def test_flaky_keeps_failing_one_in_five_for_ever():
+    assert sum(runtime.flaky_fails(n) for n in range(51, 10051)) == 2000
+
+
+def test_flaky_is_a_fault_the_services_accept():
+    assert "flaky" in FAULTS
+
+
+class FakeRuntime:
+    """What the HTTP handler uses of a Runtime: settings, health, version, the route counter, log."""
+
+    def __init__(self, fault):
+        self.settings = types.SimpleNamespace(service="session-management", slot="green", version="9.9.9",
+                                              fault=fault, port=0, slow_seconds=0.01)
+        self.route_requests = itertools.count(1)
+        self.lines = []
+
+    def health(self):
+        return True, {"status": "healthy", "slot": self.settings.slot, "version": self.settings.version}
+
+    def version(self):
+        return {"version": self.settings.version}
+
+    def log(self, line):
+        self.lines.append(line)
+
+
+def serve(fault):
+    fake = FakeRuntime(fault)
+    routes = {("GET", "/api/sessions"): lambda handler, path: (200, {"ok": True})}
+    server = runtime.serve(fake, routes)
+    return fake, server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def flaky_service():
+    fake, server, url = serve("flaky")
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_flaky_service_passes_its_health_checks_and_errors_under_traffic(flaky_service):
+    url = flaky_service
+    answers = []
+    for n in range(1, 151):
+        # health checks, probes of /version and scrapes in between are neither counted nor failed
+        assert status(url + "/health")[0] == 200
+        assert status(url + "/version")[0] == 200
+        answers.append(status(f"{url}/api/sessions/{n}"))
+    failed = [n for n, (code, _body) in enumerate(answers, 1) if code >= 500]
+    assert failed == list(range(55, 151, 5))
+    assert answers[54] == (500, {"error": "injected fault: flaky"})
+    assert status(url + "/health") == (200, {"status": "healthy", "slot": "green", "version": "9.9.9"})
+
+
+def test_unknown_paths_are_not_routes_and_do_not_move_the_count():
+    fake, server, url = serve("flaky")
+    try:
+        for _n in range(60):
+            assert status(url + "/api/nothing")[0] == 404
+        assert next(fake.route_requests) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_without_the_fault_nothing_fails():
+    _fake, server, url = serve("none")
+    try:
+        assert all(status(f"{url}/api/sessions/{n}")[0] == 200 for n in range(1, 61))
+    finally:
+        server.shutdown()
+        server.server_close()
