@@ -67,7 +67,7 @@ options:
     default: 90
   unrenewed_ttl:
     description:
-      - Seconds of the lease when no renewer runs (the module runs on the host, as over SSH): long enough
+      - Seconds of the lease when no renewer runs (the module runs on the host, as over SSH), long enough
         for the longest action. A holder on another controller that died blocks others this long,
         unless a forced rollback breaks the lock; one on the caller's controller is checked and taken
         over at once.

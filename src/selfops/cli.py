@@ -15,6 +15,7 @@ import yaml
 from . import checks, collection, render
 from .runner import Interrupted, install_signal_handlers, run_playbook
 
+
 def version_arg(value):
     try:
         return collection.module_utils().validate_version(value)

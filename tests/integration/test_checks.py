@@ -9,7 +9,6 @@ import json
 import re
 import time
 
-import docker
 import pytest
 import redis
 
