@@ -18,6 +18,7 @@ import re
 
 import pytest
 import yaml
+from jinja2.nativetypes import NativeEnvironment
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -458,12 +459,22 @@ def test_awx_task_arguments_and_data_fit_the_module(task, module):
     assert not {"controller_host", "controller_oauthtoken", "controller_password", "controller_username"} & set(args), \
         "the controller's login comes from the environment"
 
+    validator = ArgumentSpecValidator(_argspec(options))
+    if "loop" not in task:
+        # One object: its arguments, templated (twice: the variable, then the expression it holds).
+        env = NativeEnvironment()
+
+        def native(value):
+            return env.from_string(value).render(**VARS) if isinstance(value, str) and "{{" in value else value
+        result = validator.validate({option: native(native(value)) for option, value in args.items()})
+        assert not result.error_messages, result.error_messages
+        return
+
     # The data: every key of every item is read by the task (none silently ignored), and the
     # arguments the task builds from it type-check against the module's documented options.
     source = task["loop"]
     items = render(VARS[_PLAIN_VAR.fullmatch(source).group(1)])
     task_text = yaml.safe_dump(task)
-    validator = ArgumentSpecValidator(_argspec(options))
     for item in items:
         unused = {key for key in item if f"item.{key}" not in task_text}
         assert not unused, f"{item['name']}: {unused} are not read by the task"
