@@ -23,6 +23,9 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start, see /var/log/selfology-dockerd.log" >&2; exit 1; }
 fi
 
+# promtool and amtool for the rule tests, unpacked from Debian's packages into .tools/.
+scripts/monitoring-tools.sh
+
 # The venv is rebuilt only when pyproject.toml changes.
 stamp=.venv/.pyproject.sha256
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)

@@ -89,8 +89,8 @@ OUTBOX_PENDING_WARNING = _role_default("checks", "checks_outbox_pending_warning"
 OUTBOX_PENDING_CRITICAL = _role_default("checks", "checks_outbox_pending_critical", NUMBER)  # runbook: > 1000
 OUTBOX_AGE_WARNING = _role_default("checks", "checks_outbox_age_warning", NUMBER)
 OUTBOX_AGE_CRITICAL = _role_default("checks", "checks_outbox_age_critical", NUMBER)
-REDIS_MEMORY_WARNING = _role_default("topology", "selfology_redis_memory_warning", NUMBER) / 100  # > 80 %
-REDIS_MEMORY_CRITICAL = _role_default("topology", "selfology_redis_memory_critical", NUMBER) / 100
+REDIS_MEMORY_WARNING = _role_default("selfology", "selfology_redis_memory_warning", NUMBER) / 100  # > 80 %
+REDIS_MEMORY_CRITICAL = _role_default("selfology", "selfology_redis_memory_critical", NUMBER) / 100
 
 # P1 HighErrorRate (> 10 %) and P2 (5-10 %; the runbook also rolls back above 5 %).
 ERROR_RATIO_P1 = _role_default("monitoring", "monitoring_high_error_rate_threshold", NUMBER)

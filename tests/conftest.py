@@ -57,3 +57,15 @@ def redis_params():
 def bot_api():
     with bot_api_stand_in() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(lab):
+    """The lab's Prometheus (SELFOLOGY_TEST_PROMETHEUS_URL points the module tests at another one)."""
+    return os.environ.get("SELFOLOGY_TEST_PROMETHEUS_URL") or "http://127.0.0.1:9090"
+
+
+@pytest.fixture(scope="session")
+def alertmanager_url(lab):
+    """The lab's Alertmanager (SELFOLOGY_TEST_ALERTMANAGER_URL points the module tests at another one)."""
+    return os.environ.get("SELFOLOGY_TEST_ALERTMANAGER_URL") or "http://127.0.0.1:9093"

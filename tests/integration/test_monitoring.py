@@ -1,0 +1,150 @@
+"""Monitoring in the lab: alerts reach the Bot API stand-in, escalate unless acknowledged, a
+refused rule or Alertmanager configuration leaves the running one working, every dashboard
+query parses in the lab's Prometheus."""
+import hashlib
+import json
+import os
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import docker
+import pytest
+
+from dashboard_queries import panel_queries
+from lab import ROOT, _env, wait_for
+
+pytestmark = pytest.mark.integration
+PROMETHEUS = "http://127.0.0.1:9090"
+ALERTMANAGER = "http://127.0.0.1:9093"
+BOT_API = "http://127.0.0.1:8081"
+ONCALL, SECONDARY = -1001, -1003
+MONITORING_DIR = ROOT / ".lab" / "state" / "monitoring"
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def send(url, method, body=None):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data = response.read()
+        return json.loads(data) if data else None
+
+
+def messages(chat_id):
+    return get(f"{BOT_API}/messages?chat_id={chat_id}")["messages"]
+
+
+def query(expr):
+    return get(f"{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+
+
+def active_worker():
+    active = json.loads((ROOT / ".lab" / "state" / "slots.json").read_text())["active"]
+    return docker.from_env().containers.get(f"selfology-analysis-worker-{active}")
+
+
+def firing(alertname):
+    return [a for a in get(f"{ALERTMANAGER}/api/v2/alerts?active=true&silenced=true&inhibited=true")
+            if a["labels"].get("alertname") == alertname]
+
+
+@pytest.fixture
+def worker_stopped(lab):
+    """The active slot's analysis-worker stopped; started again (and healthy) afterwards."""
+    send(f"{BOT_API}/messages", "DELETE")
+    wait_for(lambda: not firing("ServiceDown"), 60, message="no ServiceDown left from an earlier test")
+    worker = active_worker()
+    worker.stop(timeout=5)
+    yield worker
+    worker.start()
+    wait_for(lambda: docker.from_env().containers.get(worker.name).health == "healthy", 60,
+             message=f"{worker.name} healthy again")
+
+
+def test_service_down_reaches_the_on_call_chat_escalates_and_resolves(worker_stopped):
+    stopped = time.monotonic()
+    alert = wait_for(lambda: [m for m in messages(ONCALL) if "ServiceDown" in m["text"]], 60,
+                     message="a ServiceDown message in the on-call chat")[0]
+    to_oncall = time.monotonic() - stopped
+    text = alert["text"]
+    assert "analysis-worker" in text and "critical" in text and "P0" in text, text
+    assert "selfops incident service-down analysis-worker" in text, text
+    escalated = wait_for(lambda: messages(SECONDARY), 90, message="the escalation in the secondary's chat")[0]
+    to_secondary = time.monotonic() - stopped
+    assert "analysis-worker" in escalated["text"] and "secondary" in escalated["text"], escalated["text"]
+    worker_stopped.start()
+    resolved = wait_for(lambda: [m for m in messages(ONCALL) if "RESOLVED" in m["text"]], 90,
+                        message="the resolved message")
+    to_resolved = time.monotonic() - stopped
+    print(f"\nServiceDown: on-call after {to_oncall:.1f} s, secondary after {to_secondary:.1f} s, "
+          f"resolved {to_resolved:.1f} s after the stop")
+    assert "analysis-worker" in resolved[0]["text"]
+
+
+def test_an_acknowledged_service_down_does_not_escalate(worker_stopped):
+    now = time.time()
+    silence = send(f"{ALERTMANAGER}/api/v2/silences", "POST", {
+        "matchers": [{"name": "priority", "value": "P0", "isRegex": False},
+                     {"name": "service", "value": "analysis-worker", "isRegex": False}],
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 5)),
+        "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 300)),
+        "createdBy": "test", "comment": "acknowledged by the on-call"})
+    try:
+        wait_for(lambda: [a for a in firing("ServiceDownEscalated") if a["labels"].get("escalation") == "secondary"],
+                 90, message="the escalation firing in Prometheus (silenced in Alertmanager)")
+        time.sleep(5)  # past the escalation route's group wait
+        assert messages(SECONDARY) == [] and messages(ONCALL) == [], "a silenced alert reached a chat"
+    finally:
+        send(f"{ALERTMANAGER}/api/v2/silence/{silence['silenceID']}", "DELETE")
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("bad, refused_file, checker", [
+    ({"monitoring_services_job": 'broken"job'}, "rules/selfology-recording.yml", "promtool"),
+    ({"monitoring_alertmanager_critical_group_by": ["not a label"]}, "alertmanager.yml", "amtool"),
+], ids=["rule", "alertmanager"])
+def test_a_refused_file_changes_nothing_and_the_running_one_keeps_working(lab, bad, refused_file, checker):
+    path = MONITORING_DIR / refused_file
+    before = digest(path)
+    rules_before = sum(len(g["rules"]) for g in get(f"{PROMETHEUS}/api/v1/rules")["data"]["groups"])
+    proc = ansible_playbook("monitoring", "-e", json.dumps(bad))
+    assert proc.returncode != 0, proc.stdout
+    assert "failed to validate" in proc.stdout, proc.stdout[-3000:]
+    assert digest(path) == before, f"{refused_file} was replaced by one {checker} refused"
+    assert sum(len(g["rules"]) for g in get(f"{PROMETHEUS}/api/v1/rules")["data"]["groups"]) == rules_before
+    assert get(f"{ALERTMANAGER}/api/v2/status")["cluster"]["status"] in ("ready", "disabled")
+
+
+def ansible_playbook(name, *args):
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), f"playbooks/{name}.yml", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, **_env()))
+
+
+def test_the_monitoring_playbook_is_idempotent(lab):
+    first = ansible_playbook("monitoring")
+    assert first.returncode == 0, first.stdout[-3000:]
+    second = ansible_playbook("monitoring")
+    assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
+
+
+def test_every_dashboard_query_parses_and_the_lab_answers_most(lab):
+    empty, refused = [], []
+    for dashboard, panel, expr in panel_queries():
+        answer = query(expr)
+        if answer.get("status") != "success":
+            refused.append(f"{dashboard} / {panel}: {answer.get('error')}")
+        elif not answer["data"]["result"]:
+            empty.append(f"{dashboard} / {panel}: {expr}")
+    print("\npanels without data in the lab:\n  " + "\n  ".join(empty))
+    assert not refused, refused
+    assert len(empty) < len(panel_queries()) / 2, empty
