@@ -21,6 +21,7 @@ EXIT_CODES = {'ok': 0, 'warning': 1, 'critical': 2}
 # The order of the daily report, and the runbook's Daily Checklist wording for each check.
 TITLES = {
     'services': 'Check system health',
+    'dashboards': 'Check Grafana dashboards',
     'outbox': 'Check pending events',
     'stream': 'Event stream',
     'consumers': 'Stream consumers',
@@ -318,16 +319,53 @@ def redis_memory_check(info, thresholds):
     return _check('redis_memory', status, message, figures)
 
 
+def _value(res):
+    """The figure a selfology.ops.prometheus_query result holds: a float, or None when the query
+    returned no series (the metric does not exist yet)."""
+    value = res.get('value') if isinstance(res, dict) else None
+    return None if value is None or value != value else float(value)  # NaN (no traffic): unknown
+
+
+def dashboards_check(dashboards, thresholds):
+    """The dashboards' headline figures (runbook - Check Grafana Dashboards) from Prometheus: Event Bus
+    Health (pending events < 100), AI Router Costs ($10-20/day expected) and Error Rates (< 1 %).
+    `not configured` until a Prometheus URL is set; a query Prometheus did not answer is critical."""
+    if not isinstance(dashboards, dict) or not dashboards.get('url'):
+        return _check('dashboards', 'ok', 'not configured (set checks_prometheus_url to read Prometheus)',
+                      {'configured': False}, skipped=True)
+    readings = dict((key, dashboards.get(key)) for key in ('pending', 'cost_per_day', 'error_ratio'))
+    broken = [key for key, res in readings.items() if not isinstance(res, dict) or res.get('failed')
+              or res.get('skipped')]
+    if broken:
+        res = readings[broken[0]] or {}
+        return _check('dashboards', 'critical', 'cannot read Prometheus at %s: %s' % (
+            dashboards['url'], res.get('msg') or 'no answer'), {'configured': True}, unreadable=True)
+    pending, cost, ratio = (_value(readings[k]) for k in ('pending', 'cost_per_day', 'error_ratio'))
+    pending_limit, cost_limit, ratio_limit = (_limits(thresholds, 'dashboard_' + k)
+                                              for k in ('pending', 'cost_per_day', 'error_ratio'))
+    statuses = [threshold_status(pending, *pending_limit), threshold_status(cost, *cost_limit),
+                threshold_status(ratio, *ratio_limit)]
+    parts = [
+        'Event Bus pending %s (< %g)' % ('-' if pending is None else '%d' % pending, float(pending_limit[0])),
+        'AI cost %s/day (up to $%g expected)' % ('-' if cost is None else '$%.2f' % cost, float(cost_limit[0])),
+        'error rate %s (< %g %%)' % ('-' if ratio is None else '%.2f %%' % (ratio * 100), float(ratio_limit[0]) * 100),
+    ]
+    return _check('dashboards', worst(statuses), '; '.join(parts), {
+        'configured': True, 'pending': pending, 'cost_per_day': cost, 'error_ratio': ratio})
+
+
 def alerts_check(alerts):
-    """Alertmanager's active alerts, by severity; `not configured` until an Alertmanager URL is set."""
+    """Alertmanager's active alerts (selfology.ops.alertmanager_alerts), by severity, and the alerts that
+    fired in the last 24 hours and are resolved (Prometheus's ALERTS series, when it is configured);
+    `not configured` until an Alertmanager URL is set."""
     if not isinstance(alerts, dict) or not alerts.get('url'):
         return _check('alerts', 'ok', 'not configured (set checks_alertmanager_url to read Alertmanager)',
                       {'configured': False}, skipped=True)
     res = alerts.get('result') or {}
-    if not isinstance(res.get('json'), list):
+    if not isinstance(res.get('alerts'), list):
         return _check('alerts', 'warning', 'cannot read Alertmanager at %s: %s' % (
             alerts['url'], res.get('msg') or 'no answer'), {'configured': True})
-    active = [a for a in res['json'] if ((a.get('status') or {}).get('state') or 'active') == 'active']
+    active = [a for a in res['alerts'] if ((a.get('status') or {}).get('state') or 'active') == 'active']
     by_severity = {}
     for alert in active:
         severity = (alert.get('labels') or {}).get('severity') or 'none'
@@ -336,7 +374,13 @@ def alerts_check(alerts):
     message = ('%d active: ' % len(active) + '; '.join(
         '%s %s' % (sev, ', '.join(sorted(set(names)))) for sev, names in sorted(by_severity.items()))
     ) if active else 'no active alerts'
-    return _check('alerts', status, message, {'configured': True, 'active': len(active),
+    firing_now = set(name for names in by_severity.values() for name in names)
+    fired = alerts.get('fired') or {}
+    resolved = sorted(set((s.get('metric') or {}).get('alertname') for s in (fired.get('result') or [])
+                          if (s.get('metric') or {}).get('alertname')) - firing_now)
+    if resolved:
+        message += '; resolved since yesterday: %s' % ', '.join(resolved)
+    return _check('alerts', status, message, {'configured': True, 'active': len(active), 'resolved': resolved,
                                               'by_severity': dict((k, len(v)) for k, v in by_severity.items())})
 
 
@@ -368,6 +412,7 @@ def daily_checks(inputs, thresholds, actions=None):
     containers = dict((name, entry['state']) for name, entry in scan.items())
     checks = [
         services_check(inputs.get('slots')),
+        dashboards_check(inputs.get('dashboards'), thresholds),
         outbox_check(inputs.get('outbox'), thresholds),
         stream_check(inputs.get('stream'), group, thresholds),
         consumers_check(inputs.get('stream'), group, containers),

@@ -131,7 +131,7 @@ def _plural(count, noun, plural=None):
 
 def render_daily(report, host=None):
     lines = [f"Daily Checklist - {report.get('host', host) or '?'} - {report.get('started', '')}"]
-    width = max([len(c["title"]) for c in report["checks"]] + [len("Review Grafana dashboards")]) + 1
+    width = max(len(c["title"]) for c in report["checks"]) + 1
     for check in report["checks"]:
         icon = SKIPPED if check.get("skipped") else ICONS.get(check["status"], "?")
         lines.append(f"  {icon} {(check['title'] + ':').ljust(width)} {check['message']}")
@@ -141,7 +141,6 @@ def render_daily(report, host=None):
             for name, entry in sorted((check.get("figures") or {}).get("containers", {}).items()):
                 for sample in entry.get("samples", []):
                     lines.append(f"  {'':{width + 3}} {name}: {sample[:160]}")
-    lines.append(f"  {SKIPPED} {'Review Grafana dashboards:'.ljust(width)} by hand")
     lines.append("")
     if report.get("report_path"):
         lines.append(f"Report: {report['report_path']}")

@@ -74,7 +74,7 @@ def test_check_daily_exits_with_the_worst_status(monkeypatch, capsys, statuses, 
     assert seen["name"] == "check_daily"
     assert out.startswith("Daily Checklist - localhost - 2026-11-29T09:00:00+00:00")
     assert "Report: /tmp/reports/daily-20261129-090000.md" in out
-    assert "➖ Alerts:" in out and "Review Grafana dashboards:" in out
+    assert "➖ Alerts:" in out
     if code == 0:
         assert "✅ All morning checks passed" in out
     elif code == 2:

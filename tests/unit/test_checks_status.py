@@ -8,7 +8,7 @@ import yaml
 from ansible_collections.selfology.ops.plugins.module_utils import checks
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 from ansible_collections.selfology.ops.plugins.module_utils.checks import (
-    alerts_check, consumers_check, daily_checks, disk_usage, flushdb_plan, logs_check, outbox_check,
+    alerts_check, consumers_check, dashboards_check, daily_checks, disk_usage, flushdb_plan, logs_check, outbox_check,
     parse_log_scan, redis_memory_check, services_check, stream_check, threshold_status, worst)
 
 THRESHOLDS = {
@@ -269,11 +269,51 @@ def test_active_alerts_by_severity():
     alerts = [{"labels": {"alertname": "EventProcessingBacklog", "severity": "critical"}, "status": {"state": "active"}},
               {"labels": {"alertname": "HighErrorRate", "severity": "warning"}, "status": {"state": "active"}},
               {"labels": {"alertname": "Old", "severity": "critical"}, "status": {"state": "suppressed"}}]
-    check = alerts_check({"url": "http://127.0.0.1:9093", "result": {"json": alerts, "status": 200}})
+    fired = {"result": [{"metric": {"alertname": "EventProcessingBacklog"}}, {"metric": {"alertname": "DatabaseDiskSpaceLow"}}]}
+    check = alerts_check({"url": "http://127.0.0.1:9093", "result": {"alerts": alerts}, "fired": fired})
     assert check["status"] == "critical"
     assert check["figures"]["active"] == 2
-    assert alerts_check({"url": "http://x", "result": {"json": [], "status": 200}})["status"] == "ok"
+    assert check["figures"]["resolved"] == ["DatabaseDiskSpaceLow"], "fired overnight, not firing now"
+    assert "resolved since yesterday: DatabaseDiskSpaceLow" in check["message"]
+    assert alerts_check({"url": "http://x", "result": {"alerts": []}})["status"] == "ok"
     assert alerts_check({"url": "http://x", "result": {"msg": "Connection refused"}})["status"] == "warning"
+
+
+# dashboards -------------------------------------------------------------------------------------
+
+DASHBOARD_LIMITS = {"dashboard_pending": {"warning": 100, "critical": 1000},
+                    "dashboard_cost_per_day": {"warning": 20, "critical": 40},
+                    "dashboard_error_ratio": {"warning": 0.01, "critical": 0.05}}
+
+
+def readings(pending, cost, ratio):
+    return {"url": "http://127.0.0.1:9090", "pending": {"value": pending}, "cost_per_day": {"value": cost},
+            "error_ratio": {"value": ratio}}
+
+
+def test_dashboards_are_not_configured_until_a_url_is_set():
+    check = dashboards_check({"url": ""}, DASHBOARD_LIMITS)
+    assert check["status"] == "ok" and check["skipped"] is True
+
+
+@pytest.mark.parametrize("figures, status", [
+    ((0, 12.5, 0.002), "ok"),
+    ((99, 19.99, 0.0099), "ok"),
+    ((100, 12.5, 0.0), "warning"),          # pending < 100 expected
+    ((0, 20.0, 0.0), "warning"),            # $10-20/day expected
+    ((0, 12.5, 0.01), "warning"),           # < 1 % expected
+    ((1500, 12.5, 0.0), "critical"),
+    ((0, 12.5, 0.2), "critical"),
+    ((None, None, float("nan")), "ok"),     # no series yet, no traffic: unknown, shown as -
+])
+def test_dashboards_headline_figures_against_the_runbook(figures, status):
+    check = dashboards_check(readings(*figures), DASHBOARD_LIMITS)
+    assert check["status"] == status, check
+
+
+def test_a_prometheus_that_does_not_answer_is_critical():
+    check = dashboards_check(dict(readings(0, 1, 0), pending={"failed": True, "msg": "unreachable"}), DASHBOARD_LIMITS)
+    assert check["status"] == "critical" and "unreachable" in check["message"]
 
 
 # the whole report -------------------------------------------------------------------------------
