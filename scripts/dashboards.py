@@ -97,7 +97,7 @@ ERROR_RATIO_P1 = _role_default("monitoring", "monitoring_high_error_rate_thresho
 ERROR_RATIO_P2 = _role_default("monitoring", "monitoring_error_rate_elevated_threshold", NUMBER)
 # InstantAnalysisSlow, and the SLA "p95 < 500ms".
 LATENCY_P95_SLA = _role_default("monitoring", "monitoring_instant_analysis_slow_threshold_seconds", NUMBER)
-COST_PER_HOUR_ALERT = _role_default("monitoring", "monitoring_high_ai_cost_threshold_usd_per_hour", NUMBER)
+COST_PER_HOUR_ALERT = _role_default("selfology", "selfology_ai_cost_hourly_alert", NUMBER)
 DISK_USED_ALERT = _role_default("monitoring", "monitoring_database_disk_used_threshold", NUMBER)   # > 85 %
 DISK_MOUNTPOINT = _role_default("monitoring", "monitoring_database_disk_mountpoint", str)
 SERVICES_JOB = _role_default("monitoring", "monitoring_services_job", str)

@@ -18,3 +18,5 @@ step deploy "$version"; $selfops deploy "$version" -q
 step switch; $selfops switch -q
 step status; $selfops status -q
 step history; $selfops history -q -n 10
+# Prometheus scrapes the new slot; the alerts say whether anything fires.
+step monitoring status; $selfops monitoring status -q

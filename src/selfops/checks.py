@@ -31,6 +31,12 @@ def duration_arg(value):
     return value
 
 
+def days_arg(value):
+    if not re.fullmatch(r"[1-9][0-9]{0,2}", value):
+        raise argparse.ArgumentTypeError(f"expected a whole number of days from 1 to 999, not {value!r}")
+    return int(value)
+
+
 def db_arg(value):
     if not re.fullmatch(r"[0-9]{1,5}", value):
         raise argparse.ArgumentTypeError(f"expected a Redis database number, not {value!r}")
@@ -47,6 +53,18 @@ def add_parsers(sub, common):
                     "stream's lag and pending entries, dead consumers, error lines in the service logs, Redis "
                     "memory and alerts. Writes a Markdown report; exits 0 when every check is ok, 1 on a "
                     "warning, 2 on a critical finding (or when the checks could not run).")
+
+    review = sub.add_parser("review", help="the runbook's reviews")
+    review_sub = review.add_subparsers(dest="review_command", required=True, metavar="REVIEW")
+    costs = review_sub.add_parser(
+        "costs", parents=[common], help="AI costs by model: exit 0 ok, 1 on a finding",
+        description="Weekly Review AI Costs and Issue 3: the cost of the last --days days by model from Prometheus "
+                    "against the expected $10-20 a day, each model's share of the calls against the 75/15/10 mix "
+                    "(Claude above 20 %% flagged) and the costliest hour against the $10/hour alert. Exit 1 on a "
+                    "finding.")
+    costs.add_argument("--days", type=days_arg, default=7, help="the window in days, ending now (default 7)")
+    costs.add_argument("--until", default="", metavar="TIME",
+                       help="end the window here instead of now (a Unix time or RFC 3339)")
 
     maintenance = sub.add_parser("maintenance", help="the runbook's maintenance procedures")
     maint_sub = maintenance.add_subparsers(dest="maintenance_command", required=True, metavar="PROCEDURE")
@@ -325,8 +343,39 @@ def cmd_flushdb(args):
     return 0 if run.ok else 1
 
 
+# review costs -----------------------------------------------------------------------------------
+
+def render_costs(host, review):
+    lines = [f"AI costs - {host} - last {_plural(review['days'], 'day')}",
+             f"  Total: ${review['total']:.2f} (expected ${review['expected']['low']:.2f}-"
+             f"{review['expected']['high']:.2f})", "  By model:"]
+    for model in review["models"]:
+        share = "-" if model["share"] is None else f"{model['share'] * 100:.1f} %"
+        expected = "" if model["expected_share"] is None else f" (expected {model['expected_share'] * 100:.0f} %)"
+        lines.append(f"    {model['model']:12} ${model['cost']:>9.2f}  {model['calls']:>8} calls  {share}{expected}")
+    peak = "-" if review["peak_per_hour"] is None else f"${review['peak_per_hour']:.2f}"
+    lines.append(f"  Costliest hour: {peak} (HighAICost above ${review['hourly_alert']:g}/hour)")
+    lines.append("")
+    if review["findings"]:
+        lines += [f"{ICONS['warning']} {finding}" for finding in review["findings"]]
+    else:
+        lines.append(f"{render.OK} AI costs as expected")
+    return "\n".join(lines)
+
+
+def cmd_review(args):
+    extravars = {"checks_costs_days": args.days, "checks_costs_until": args.until}
+    run = _execute(args, "review_costs", extravars)
+    reviews = _results(run, "selfology.ops.cost_review_info")
+    statuses = reported_status(run, "checks_costs", reviews)
+    code = max((EXIT_CODES[s] for s in statuses.values()), default=None)
+    _report(args, run, {"hosts": reviews, "ok": run.ok, "run_status": run.status},
+            [render_costs(host, review) for host, review in sorted(reviews.items()) if review.get("models")])
+    return 1 if code is None or not run.ok else min(code, 1)
+
+
 def cmd_maintenance(args):
     return {"weekly": cmd_weekly, "disk": cmd_disk, "redis-flushdb": cmd_flushdb}[args.maintenance_command](args)
 
 
-COMMANDS = {"check": cmd_check, "maintenance": cmd_maintenance}
+COMMANDS = {"check": cmd_check, "maintenance": cmd_maintenance, "review": cmd_review}

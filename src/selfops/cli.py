@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import checks, collection, render
+from . import checks, collection, monitoring, render
 from .runner import Interrupted, install_signal_handlers, run_playbook
 
 
@@ -117,6 +117,7 @@ def build_parser():
     history = sub.add_parser("history", parents=[common], help="the audit log of lifecycle actions")
     history.add_argument("-n", "--lines", type=replicas_arg, default=20, help="how many entries (default 20)")
     checks.add_parsers(sub, common)
+    monitoring.add_parsers(sub, common)
     smoke = sub.add_parser("smoke", parents=[common], help="the four smoke checks against a slot")
     smoke.add_argument("--slot", choices=["blue", "green"], help="slot to test (default: the active slot)")
     smoke.add_argument("--version", type=version_arg, help="fail unless every service reports this version")
@@ -221,7 +222,7 @@ def cmd_history(args):
 
 COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history,
             **{name: cmd_lifecycle for name in ("deploy", "switch", "rollback", "cleanup", "scale")},
-            **checks.COMMANDS}
+            **checks.COMMANDS, **monitoring.COMMANDS}
 
 
 LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale"}

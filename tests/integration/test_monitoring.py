@@ -13,7 +13,9 @@ import docker
 import pytest
 
 from dashboard_queries import panel_queries
-from lab import ROOT, _env, wait_for
+from conftest import selfops
+from lab import LB_URL, ROOT, _env, relays_stopped_with_backlog, wait_for
+from traffic import Traffic
 
 pytestmark = pytest.mark.integration
 PROMETHEUS = "http://127.0.0.1:9090"
@@ -148,3 +150,45 @@ def test_every_dashboard_query_parses_and_the_lab_answers_most(lab):
     print("\npanels without data in the lab:\n  " + "\n  ".join(empty))
     assert not refused, refused
     assert len(empty) < len(panel_queries()) / 2, empty
+
+
+def active_alerts(alertname):
+    return [a for a in firing(alertname) if a["status"]["state"] == "active"]
+
+
+def test_a_backlog_fires_its_alert_and_the_morning_check_names_it(pg):
+    event_type = "selfops.test.alerts"
+    try:
+        with relays_stopped_with_backlog(pg, 1500, event_type):
+            stopped = time.monotonic()
+            wait_for(lambda: active_alerts("EventProcessingBacklog"), 90, message="EventProcessingBacklog firing")
+            fired_after = time.monotonic() - stopped
+            proc = selfops("check", "daily", "-q", check=False)
+        print(f"\nEventProcessingBacklog active {fired_after:.1f} s after the backlog was written")
+        assert proc.returncode == 2, proc.stdout
+        alerts_line = next(line for line in proc.stdout.splitlines() if "Review overnight alerts" in line)
+        assert "critical" in alerts_line and "EventProcessingBacklog" in alerts_line, alerts_line
+    finally:
+        wait_for(lambda: pg.execute("SELECT count(*) FROM selfology.event_outbox WHERE event_type = %s AND status = "
+                                    "'pending'", [event_type]).fetchone()[0] == 0, 90, message="the backlog published")
+        pg.execute("DELETE FROM selfology.event_outbox WHERE event_type = %s", [event_type])
+
+
+def test_a_flaky_version_switched_to_under_load_fires_high_error_rate(lab):
+    selfops("cleanup", "-q", "--force", "--reason", "test setup", "-e", "bluegreen_retention=0")
+    selfops("lab", "image", "3.0.0-flaky", "--fault", "flaky", "-q")
+    deployed = selfops("deploy", "3.0.0-flaky", "-q", check=False)
+    assert deployed.returncode == 0, "a flaky version passes the deploy's gates\n" + deployed.stdout
+    try:
+        with Traffic(LB_URL, rps=100, user_id=900_000_001) as load:
+            selfops("switch", "-q")
+            switched = time.monotonic()
+            alert = wait_for(lambda: active_alerts("HighErrorRate"), 120, message="HighErrorRate firing")[0]
+            fired_after = time.monotonic() - switched
+        print(f"\nHighErrorRate active {fired_after:.1f} s after the switch to the flaky version "
+              f"({alert['labels'].get('service')}); load statuses {load.result['statuses']}")
+        assert alert["labels"]["severity"] == "critical" and alert["labels"]["priority"] == "P1"
+        assert alert["annotations"]["command"] == "selfops incident error-rate"
+    finally:
+        selfops("rollback", "-q", check=False)
+        selfops("cleanup", "-q", "--force", "--reason", "test teardown", "-e", "bluegreen_retention=0", check=False)
