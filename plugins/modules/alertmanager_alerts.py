@@ -17,7 +17,7 @@ description:
     C(ALERTS) series (M(selfology.ops.prometheus_query)) holds their history.
   - Read-only, never reports a change. M(selfology.ops.alertmanager_silence) acknowledges an alert with a
     silence.
-version_added: 0.1.0
+version_added: 0.3.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
   url:

@@ -21,7 +21,7 @@ description:
     O(matchers), O(author) and O(comment). A silence that is already expired, or that Alertmanager no
     longer knows (it forgets expired ones after its retention time), is left alone and reports no change.
   - Check mode and diff mode report what would be created or expired without changing Alertmanager.
-version_added: 0.1.0
+version_added: 0.3.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
   url:

@@ -15,7 +15,7 @@ description:
     (Claude above O(claude_max_share) flagged), and the costliest hour against the HighAICost alert.
   - V(warning) for each finding, V(ok) without; reads nothing itself (the checks role queries Prometheus with
     M(selfology.ops.prometheus_query)) and never fails on a finding.
-version_added: 0.2.0
+version_added: 0.3.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
   costs:

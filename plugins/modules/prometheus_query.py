@@ -22,7 +22,7 @@ description:
   - The query is sent in a POST form body, so it is not limited by URL length and is not written to
     access logs as part of a URL.
   - Read-only, never reports a change; check mode runs the same query.
-version_added: 0.1.0
+version_added: 0.3.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
   url:
