@@ -73,7 +73,7 @@ options:
         over at once.
     type: int
     default: 1800
-    version_added: 0.2.0
+    version_added: 0.3.0
   token:
     description:
       - Identifies the holder. With O(state=present) a new lock gets this token (a random one when

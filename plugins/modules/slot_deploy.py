@@ -72,7 +72,7 @@ options:
         the output; short values of O(env) such as C(1) would mask every C(1) of an error message.
     type: dict
     default: {}
-    version_added: 0.2.0
+    version_added: 0.3.0
   labels:
     description: Extra labels on every container.
     type: dict

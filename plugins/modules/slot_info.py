@@ -99,7 +99,7 @@ containers:
   returned: always
   type: list
   elements: dict
-  version_added: 0.2.0
+  version_added: 0.3.0
   sample: [{"container": "selfology-question-selection-blue-2", "service": "question-selection", "slot": "blue",
             "version": "1.0.0", "state": "running", "health": "healthy"}]
 drift:
