@@ -10,6 +10,7 @@ included) is role data (roles/checks/vars/main.yml), filled in here from the col
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import re
 
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
@@ -323,7 +324,7 @@ def _value(res):
     """The figure a selfology.ops.prometheus_query result holds: a float, or None when the query
     returned no series (the metric does not exist yet)."""
     value = res.get('value') if isinstance(res, dict) else None
-    return None if value is None or value != value else float(value)  # NaN (no traffic): unknown
+    return None if value is None or math.isnan(float(value)) else float(value)  # NaN (no traffic): unknown
 
 
 def dashboards_check(dashboards, thresholds):

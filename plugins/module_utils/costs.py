@@ -7,6 +7,8 @@ Prometheus's figures for a window in, the verdict out. Used by selfology.ops.cos
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
+
 from ansible_collections.selfology.ops.plugins.module_utils.checks import EXIT_CODES, worst
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 
@@ -20,7 +22,7 @@ def by_model(res, what):
     for sample in res['result']:
         model = (sample.get('metric') or {}).get('model')
         value = sample.get('value')
-        if model and value is not None and value == value:  # NaN: no data in the window
+        if model and value is not None and not math.isnan(float(value)):  # NaN: no data in the window
             figures[model] = figures.get(model, 0.0) + float(value)
     return figures
 

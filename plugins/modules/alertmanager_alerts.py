@@ -20,20 +20,6 @@ description:
 version_added: 0.3.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
-  url:
-    description:
-      - Base URL of Alertmanager, with its path prefix if it has one. Falls back to E(ALERTMANAGER_URL).
-      - User name and password may be given in it; they are never shown.
-    type: str
-    default: http://127.0.0.1:9093
-  timeout:
-    description: Seconds to wait for Alertmanager's answer.
-    type: float
-    default: 10
-  validate_certs:
-    description: Verify the server's TLS certificate for an C(https) URL.
-    type: bool
-    default: true
   active:
     description: List active alerts (neither silenced nor inhibited).
     type: bool
@@ -57,6 +43,8 @@ options:
         C({alertname: ServiceDown, service: analysis-worker}).
     type: dict
     default: {}
+extends_documentation_fragment:
+  - selfology.ops.alertmanager
 attributes:
   check_mode:
     support: full

@@ -24,20 +24,6 @@ description:
 version_added: 0.3.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
-  url:
-    description:
-      - Base URL of Alertmanager, with its path prefix if it has one. Falls back to E(ALERTMANAGER_URL).
-      - User name and password may be given in it; they are never shown.
-    type: str
-    default: http://127.0.0.1:9093
-  timeout:
-    description: Seconds to wait for each of Alertmanager's answers.
-    type: float
-    default: 10
-  validate_certs:
-    description: Verify the server's TLS certificate for an C(https) URL.
-    type: bool
-    default: true
   state:
     description: Whether the silence should exist (C(present)) or be expired (C(expired)).
     type: str
@@ -65,6 +51,8 @@ options:
   silence_id:
     description: With O(state=expired), the id of the silence to expire.
     type: str
+extends_documentation_fragment:
+  - selfology.ops.alertmanager
 attributes:
   check_mode:
     support: full

@@ -104,6 +104,8 @@ findings:
   elements: str
 '''
 
+import math
+
 from ansible_collections.selfology.ops.plugins.module_utils.costs import by_model, review
 from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
@@ -112,7 +114,7 @@ def run(params, check_mode):
     del check_mode  # computes only
     peak = params['peak_per_hour'].get('value')
     return dict(review(by_model(params['costs'], 'cost by model'), by_model(params['calls'], 'calls by model'),
-                       None if peak is None or peak != peak else float(peak), params['days'],
+                       None if peak is None or math.isnan(float(peak)) else float(peak), params['days'],
                        params['expected_per_day'], params['mix'], params['claude_max_share'],
                        params['hourly_alert']), changed=False)
 

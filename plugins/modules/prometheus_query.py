@@ -25,13 +25,6 @@ description:
 version_added: 0.3.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
-  url:
-    description:
-      - Base URL of Prometheus, with the path prefix if it is served under one (C(--web.route-prefix)).
-        Falls back to E(PROMETHEUS_URL).
-      - User name and password may be given in it (C(https://user:pass@host:9090)); they are never shown.
-    type: str
-    default: http://127.0.0.1:9090
   query:
     description: The PromQL expression.
     type: str
@@ -56,16 +49,8 @@ options:
       - Resolution of a range query, a duration such as C(15s), C(1m) or C(1h). Required with O(range)
         unless C(range.step) is given. Prometheus refuses more than 11,000 points per series.
     type: str
-  timeout:
-    description:
-      - Seconds to wait for the answer. Prometheus is told the same limit for evaluating the query, and a
-        query that takes longer fails with its C(timeout) error.
-    type: float
-    default: 10
-  validate_certs:
-    description: Verify the server's TLS certificate for an C(https) URL.
-    type: bool
-    default: true
+extends_documentation_fragment:
+  - selfology.ops.prometheus
 attributes:
   check_mode:
     support: full
