@@ -24,7 +24,7 @@ unit:
 	$(BIN)/python -m pytest tests/unit -q
 
 integration:
-	SELFOPS_KEEP_LAB=1 $(BIN)/python -m pytest tests/integration -q
+	SELFOPS_KEEP_LAB=1 $(BIN)/python -m pytest tests/integration -q --durations=20
 
 # Molecule keeps state between runs (it would skip create after an aborted run): reset it.
 # Each scenario starts and ends with the default scenario's create (lab up) and destroy (lab down).

@@ -8,6 +8,7 @@ Another session may deploy or switch slots meanwhile: nothing here assumes which
 import json
 import re
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -22,6 +23,13 @@ ARCHIVE_TYPE = "selfops.test.archive"
 SCRATCH_DB = 9
 MAINTENANCE_LOG = ROOT / ".lab" / "state" / "maintenance.log"
 TARGET = f"{REDIS['redis_host']}:{REDIS['redis_port']}/{SCRATCH_DB}"
+
+
+def critical_alerts():
+    """The names of the critical alerts active in the lab's Alertmanager."""
+    with urllib.request.urlopen("http://127.0.0.1:9093/api/v2/alerts?active=true&silenced=false&inhibited=false",
+                                timeout=10) as response:
+        return [a["labels"]["alertname"] for a in json.loads(response.read()) if a["labels"].get("severity") == "critical"]
 
 
 def checks_by_name(payload):
@@ -65,6 +73,9 @@ def test_a_backlog_with_the_relay_stopped_is_critical_and_clears_once_it_runs_ag
     wait_for(lambda: pending_of(pg, BACKLOG_TYPE) == 0, 60, message="the relay publishing the backlog")
     wait_for(lambda: all(r.health == "healthy" for r in running_relays()) and running_relays(), 60,
              message="the relays healthy again")
+    # ... and once Prometheus has seen it, the alerts of the stop (EventProcessingBacklog, ServiceDown of
+    # the relay) resolve.
+    wait_for(lambda: not critical_alerts(), 90, message="the critical alerts resolved")
     after = selfops("check", "daily", "--json", check=False)
     payload = json.loads(after.stdout)
     report, by_name = checks_by_name(payload)
@@ -80,8 +91,10 @@ def test_check_daily_writes_a_markdown_report_with_every_check(lab):
     proc = selfops("check", "daily", "--json", check=False)
     report, by_name = checks_by_name(json.loads(proc.stdout))
     assert proc.returncode == report["exit_code"] == {"ok": 0, "warning": 1, "critical": 2}[report["status"]]
-    assert list(by_name) == ["services", "outbox", "stream", "consumers", "logs", "redis_memory", "alerts"]
-    assert by_name["alerts"]["message"].startswith("not configured")
+    assert list(by_name) == ["services", "dashboards", "outbox", "stream", "consumers", "logs", "redis_memory", "alerts"]
+    # The lab's Prometheus and Alertmanager answer: both checks read them.
+    assert by_name["alerts"]["figures"]["configured"] and by_name["dashboards"]["figures"]["configured"]
+    assert "Event Bus pending" in by_name["dashboards"]["message"]
     assert re.fullmatch(r".*/reports/daily-\d{8}-\d{6}\.md", report["report_path"])
     text = open(report["report_path"], encoding="utf-8").read()
     assert text.startswith("# Daily check - localhost - ")

@@ -19,6 +19,7 @@ def slot_containers(slot):
 
 def test_a_docker_error_half_way_through_a_deploy_removes_what_it_created(lab):
     selfops("lab", "image", "2.0.0", "-q")
+    selfops("cleanup", "-q", "--force", "--reason", "test setup", "-e", "bluegreen_retention=0")
     before = json.loads(STATE_FILE.read_text())
     target = "green" if before["active"] == "blue" else "blue"
     assert slot_containers(target) == [], "the lab starts with one slot"
