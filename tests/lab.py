@@ -156,3 +156,10 @@ def relays_stopped_with_backlog(pg, count, event_type):
         client = docker.from_env()
         wait_for(lambda: all(client.containers.get(name).health == "healthy" for name in started), 60,
                  message=f"{', '.join(started)} healthy again")
+
+
+def drain_backlog(pg, event_type):
+    """Waits until the relays published every row of event_type, then deletes them."""
+    wait_for(lambda: pg.execute("SELECT count(*) FROM selfology.event_outbox WHERE event_type = %s AND status = "
+                                "'pending'", [event_type]).fetchone()[0] == 0, 90, message="the backlog published")
+    pg.execute("DELETE FROM selfology.event_outbox WHERE event_type = %s", [event_type])

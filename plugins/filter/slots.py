@@ -32,18 +32,6 @@ def replica_names(service, slot):
         raise AnsibleFilterError('replica_names: %s' % exc)
 
 
-def scrape_targets(containers, active_slot, port):
-    """Prometheus file service discovery for the slots' containers (slot_info's RV(containers)):
-    each one a target name:port with labels service, slot, version and active ("true" for the slot
-    that takes traffic). Stopped containers stay targets, so that a stopped service shows up=0."""
-    targets = []
-    for container in sorted(containers, key=lambda c: c['container']):
-        targets.append({'targets': ['%s:%d' % (container['container'], int(port))], 'labels': {
-            'service': container['service'], 'slot': container['slot'], 'version': container['version'] or 'unknown',
-            'active': 'true' if container['slot'] == active_slot else 'false', 'container': container['container']}})
-    return targets
-
-
 def seconds(duration):
     """Seconds in a duration of the collection's grammar (30d, 12h, 5m, 2s, 500ms)."""
     try:
@@ -54,4 +42,4 @@ def seconds(duration):
 
 class FilterModule(object):
     def filters(self):
-        return {'slot_endpoints': slot_endpoints, 'replica_names': replica_names, 'seconds': seconds, 'scrape_targets': scrape_targets}
+        return {'slot_endpoints': slot_endpoints, 'replica_names': replica_names, 'seconds': seconds}

@@ -69,16 +69,36 @@ def read_state(path):
 
 def write_state(path, state):
     """Replaces the state file atomically: readers see the old or the new state, never half."""
+    write_json(path, state)
+
+
+def write_json(path, data, mode=None):
+    """Replaces a JSON file atomically (mode: its permissions; default the temp file's 0600)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.slots-')
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.%s-' % os.path.basename(path))
     try:
         with os.fdopen(fd, 'w') as handle:
-            json.dump(state, handle, indent=2, sort_keys=True)
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write('\n')
             handle.flush()
             os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def scrape_targets(containers, active_slot, port):
+    """Prometheus file service discovery for the slots' containers (docker_client.slot_containers):
+    each one a target name:port with labels service, slot, version and active ("true" for the slot
+    that takes traffic). Stopped containers stay targets, so that a stopped service shows up=0."""
+    targets = []
+    for container in sorted(containers, key=lambda c: c['container']):
+        targets.append({'targets': ['%s:%d' % (container['container'], int(port))], 'labels': {
+            'service': container['service'], 'slot': container['slot'], 'version': container['version'] or 'unknown',
+            'active': 'true' if container['slot'] == active_slot else 'false', 'container': container['container']}})
+    return targets

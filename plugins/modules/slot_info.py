@@ -94,14 +94,6 @@ slots:
           state: running
           health: healthy
           version: 1.0.0
-containers:
-  description: Every service container of both slots, replicas included, found by label (what Prometheus scrapes).
-  returned: always
-  type: list
-  elements: dict
-  version_added: 0.3.0
-  sample: [{"container": "selfology-question-selection-blue-2", "service": "question-selection", "slot": "blue",
-            "version": "1.0.0", "state": "running", "health": "healthy"}]
 drift:
   description: Disagreements between the recorded state, the load balancer, Redis and the containers; empty when none.
   returned: always
@@ -201,9 +193,7 @@ def run(params, check_mode):
     services = [validate_service(s) for s in params['services']]
     state = read_state(params['state_file'])
     client = docker_client.connect(params)
-    containers = docker_client.slot_containers(client)
-    result = summarize(services, containers, state)
-    result['containers'] = sorted(containers, key=lambda c: c['container'])
+    result = summarize(services, docker_client.slot_containers(client), state)
     lb, redis_active = None, None
     if params['lb_dir']:
         lb = result['lb'] = lb_state(params['lb_dir'], params['lb_mount_dir'])

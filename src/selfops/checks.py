@@ -17,7 +17,8 @@ ICONS = {"ok": render.OK, "warning": render.WARN, "critical": render.FAIL}
 SKIPPED = "➖"
 # How a status the play reported maps to this command's exit code (check daily: 0, 1, 2; the
 # maintenance procedures: 0 when ok, else 1). The statuses themselves are the collection's.
-EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2}
+# ok 0, warning 1, critical 2: the collection's mapping (module_utils/checks.py), which the play reports.
+EXIT_CODES = collection.module_utils("checks").EXIT_CODES
 
 
 def duration_arg(value):

@@ -1,4 +1,5 @@
 """Where the collection's playbooks and inventories live, and its shared validation."""
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -24,13 +25,13 @@ def default_inventory():
     return root() / "inventory" / "lab"
 
 
-def module_utils():
-    """The collection's module_utils, so the CLI validates input exactly as the modules do."""
+def module_utils(name="slots"):
+    """One of the collection's module_utils (slots by default), so the CLI validates input and maps
+    statuses exactly as the modules do."""
     collections = str(root() / ".collections")
     if collections not in sys.path:
         sys.path.insert(0, collections)
-    from ansible_collections.selfology.ops.plugins.module_utils import slots
-    return slots
+    return importlib.import_module(f"ansible_collections.selfology.ops.plugins.module_utils.{name}")
 
 
 def lab_faults():

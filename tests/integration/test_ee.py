@@ -39,7 +39,7 @@ import redis
 import yaml
 
 from conftest import selfops
-from lab import REDIS, ROOT, STATE_FILE, relays_stopped_with_backlog, wait_for
+from lab import REDIS, ROOT, STATE_FILE, drain_backlog, relays_stopped_with_backlog, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -364,10 +364,7 @@ def test_check_daily_fails_in_the_ee_naming_the_outbox_with_the_relays_stopped(e
         assert "outbox - critical" in job.stdout, job
         assert job.artifacts.get("checks_daily", {}).get("localhost", {}).get("status") == "critical", job.artifacts
     finally:
-        wait_for(lambda: pg.execute("SELECT count(*) FROM selfology.event_outbox WHERE event_type = %s AND status = "
-                                    "'pending'", [BACKLOG_TYPE]).fetchone()[0] == 0, 90,
-                 message="the relays publishing the backlog")
-        pg.execute("DELETE FROM selfology.event_outbox WHERE event_type = %s", [BACKLOG_TYPE])
+        drain_backlog(pg, BACKLOG_TYPE)
 
 
 def test_scale_disk_maintenance_and_flushdb_run_in_the_ee(ee, settled):

@@ -14,7 +14,7 @@ import pytest
 
 from dashboard_queries import panel_queries
 from conftest import selfops
-from lab import LB_URL, ROOT, _env, relays_stopped_with_backlog, wait_for
+from lab import LB_URL, ROOT, _env, drain_backlog, relays_stopped_with_backlog, wait_for
 from traffic import Traffic
 
 pytestmark = pytest.mark.integration
@@ -169,9 +169,7 @@ def test_a_backlog_fires_its_alert_and_the_morning_check_names_it(pg):
         alerts_line = next(line for line in proc.stdout.splitlines() if "Review overnight alerts" in line)
         assert "critical" in alerts_line and "EventProcessingBacklog" in alerts_line, alerts_line
     finally:
-        wait_for(lambda: pg.execute("SELECT count(*) FROM selfology.event_outbox WHERE event_type = %s AND status = "
-                                    "'pending'", [event_type]).fetchone()[0] == 0, 90, message="the backlog published")
-        pg.execute("DELETE FROM selfology.event_outbox WHERE event_type = %s", [event_type])
+        drain_backlog(pg, event_type)
 
 
 def test_a_flaky_version_switched_to_under_load_fires_high_error_rate(lab):

@@ -19,7 +19,7 @@ import redis
 
 from conftest import selfops
 from ansible_collections.selfology.ops.plugins.module_utils import loadbalancer
-from lab import INVENTORY, REDIS, ROOT, STATE_FILE, _env, relays_stopped_with_backlog, wait_for
+from lab import INVENTORY, REDIS, ROOT, STATE_FILE, _env, drain_backlog, relays_stopped_with_backlog, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -75,10 +75,7 @@ def test_check_daily_playbook_fails_naming_the_outbox_with_the_relays_stopped(pg
     assert cli.returncode == 2
     payload = json.loads(cli.stdout)
     assert payload["status"] == "critical" and "outbox" in payload["hosts"]["localhost"]["critical"]
-    wait_for(lambda: pg.execute("SELECT count(*) FROM selfology.event_outbox WHERE event_type = %s AND status = "
-                                "'pending'", [BACKLOG_TYPE]).fetchone()[0] == 0, 90,
-             message="the relays publishing the backlog")
-    pg.execute("DELETE FROM selfology.event_outbox WHERE event_type = %s", [BACKLOG_TYPE])
+    drain_backlog(pg, BACKLOG_TYPE)
 
 
 # FLUSHDB ------------------------------------------------------------------------------------------

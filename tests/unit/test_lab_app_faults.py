@@ -12,20 +12,6 @@ import pytest
 
 from lab import ROOT
 
-# The service programs run in the services image; here the libraries the unit-test environment
-# lacks are stood in for (as in test_redis_loss_logic.py, whose stand-in this one extends).
-for _name in ("prometheus_client", "psycopg_pool"):
-    if _name not in sys.modules:
-        try:
-            __import__(_name)
-        except ImportError:
-            _metric = types.SimpleNamespace(inc=lambda *a: None, observe=lambda *a: None, set=lambda *a: None)
-            stub = types.ModuleType(_name)
-            stub.Counter = stub.Gauge = stub.Histogram = lambda *a, **k: types.SimpleNamespace(
-                labels=lambda *a, **k: _metric, inc=_metric.inc, set=_metric.set, observe=_metric.observe)
-            stub.CONTENT_TYPE_LATEST, stub.generate_latest = "text/plain", lambda: b""
-            stub.ConnectionPool = object
-            sys.modules[_name] = stub
 sys.path.insert(0, str(ROOT / "lab" / "app"))
 
 from selfology_app import runtime  # noqa: E402

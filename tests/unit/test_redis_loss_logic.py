@@ -2,24 +2,9 @@
 pending, where its watermark goes, and which slot a worker consumes for."""
 import datetime
 import sys
-import types
 
 from lab import ROOT
 
-# The service programs run in the services image; here only their pure logic is under test,
-# so the libraries the unit-test environment lacks are stood in for.
-for _name in ("prometheus_client", "psycopg_pool"):
-    if _name not in sys.modules:
-        try:
-            __import__(_name)
-        except ImportError:
-            stub = types.ModuleType(_name)
-            stub.Counter = stub.Gauge = stub.Histogram = lambda *a, **k: types.SimpleNamespace(
-                labels=lambda *a, **k: types.SimpleNamespace(inc=lambda *a: None, observe=lambda *a: None,
-                                                             set=lambda *a: None))
-            stub.CONTENT_TYPE_LATEST, stub.generate_latest = "text/plain", lambda: b""
-            stub.ConnectionPool = object
-            sys.modules[_name] = stub
 sys.path.insert(0, str(ROOT / "lab" / "app"))
 
 from selfology_app import relay, worker  # noqa: E402
