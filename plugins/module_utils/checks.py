@@ -320,7 +320,7 @@ def redis_memory_check(info, thresholds):
     return _check('redis_memory', status, message, figures)
 
 
-def _value(res):
+def figure(res):
     """The figure a selfology.ops.prometheus_query result holds: a float, or None when the query
     returned no series (the metric does not exist yet)."""
     value = res.get('value') if isinstance(res, dict) else None
@@ -341,7 +341,7 @@ def dashboards_check(dashboards, thresholds):
         res = readings[broken[0]] or {}
         return _check('dashboards', 'critical', 'cannot read Prometheus at %s: %s' % (
             dashboards['url'], res.get('msg') or 'no answer'), {'configured': True}, unreadable=True)
-    pending, cost, ratio = (_value(readings[k]) for k in ('pending', 'cost_per_day', 'error_ratio'))
+    pending, cost, ratio = (figure(readings[k]) for k in ('pending', 'cost_per_day', 'error_ratio'))
     pending_limit, cost_limit, ratio_limit = (_limits(thresholds, 'dashboard_' + k)
                                               for k in ('pending', 'cost_per_day', 'error_ratio'))
     statuses = [threshold_status(pending, *pending_limit), threshold_status(cost, *cost_limit),

@@ -104,17 +104,15 @@ findings:
   elements: str
 '''
 
-import math
-
+from ansible_collections.selfology.ops.plugins.module_utils.checks import figure
 from ansible_collections.selfology.ops.plugins.module_utils.costs import by_model, review
 from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
 def run(params, check_mode):
     del check_mode  # computes only
-    peak = params['peak_per_hour'].get('value')
     return dict(review(by_model(params['costs'], 'cost by model'), by_model(params['calls'], 'calls by model'),
-                       None if peak is None or math.isnan(float(peak)) else float(peak), params['days'],
+                       figure(params['peak_per_hour']), params['days'],
                        params['expected_per_day'], params['mix'], params['claude_max_share'],
                        params['hourly_alert']), changed=False)
 
