@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import checks, collection, monitoring, render
+from . import checks, collection, incidents, monitoring, render
 from .runner import Interrupted, install_signal_handlers, run_playbook
 
 
@@ -118,6 +118,7 @@ def build_parser():
     history.add_argument("-n", "--lines", type=replicas_arg, default=20, help="how many entries (default 20)")
     checks.add_parsers(sub, common)
     monitoring.add_parsers(sub, common)
+    incidents.add_parsers(sub, common, service_arg)
     smoke = sub.add_parser("smoke", parents=[common], help="the four smoke checks against a slot")
     smoke.add_argument("--slot", choices=["blue", "green"], help="slot to test (default: the active slot)")
     smoke.add_argument("--version", type=version_arg, help="fail unless every service reports this version")
@@ -222,10 +223,11 @@ def cmd_history(args):
 
 COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history,
             **{name: cmd_lifecycle for name in ("deploy", "switch", "rollback", "cleanup", "scale")},
-            **checks.COMMANDS, **monitoring.COMMANDS}
+            **checks.COMMANDS, **monitoring.COMMANDS, **incidents.COMMANDS}
 
 
-LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale"}
+# An incident response may roll back, under the deploy lock.
+LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale", "incident"}
 
 
 def after_interrupt(args, stop):

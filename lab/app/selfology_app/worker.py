@@ -15,7 +15,10 @@ switch in selfology.active_slot with SET NX, never overwriting a key that exists
 recorded row either, every worker consumes, as before.
 """
 import json
+import os
+import sys
 import time
+import traceback
 
 import psycopg
 import redis
@@ -204,6 +207,17 @@ class ActiveSlot:
         return consuming_slot(key_value, recorded, s.slot)
 
 
+def crash_when_active(settings):
+    """The crash-active fault: a version that passed its gates on the inactive slot dies with a
+    traceback once its slot takes traffic, and again after every restart."""
+    try:
+        raise RuntimeError(f"injected fault: {settings.service} {settings.version} crashes in the active slot")
+    except RuntimeError:
+        traceback.print_exc()
+    sys.stderr.flush()
+    os._exit(1)  # pylint: disable=protected-access
+
+
 def run(settings):
     runtime = Runtime(settings)
     server = serve(runtime)
@@ -218,6 +232,8 @@ def run(settings):
             ensure_group(client, settings.stream, settings.group)
             ensure_group(client, smoke, settings.group)
             active = active_slot.is_active()
+            if active and settings.fault == "crash-active":
+                crash_when_active(settings)
             streams = {smoke: "0" if backlog else ">"}
             if active:
                 streams[settings.stream] = "0" if backlog else ">"
