@@ -156,7 +156,7 @@ def active_alerts(alertname):
     return [a for a in firing(alertname) if a["status"]["state"] == "active"]
 
 
-def test_a_backlog_fires_its_alert_and_the_morning_check_names_it(pg):
+def test_a_backlog_fires_its_alert_the_morning_check_names_it_and_incident_backlog_drains_it(pg):
     event_type = "selfops.test.alerts"
     try:
         with relays_stopped_with_backlog(pg, 1500, event_type):
@@ -164,29 +164,49 @@ def test_a_backlog_fires_its_alert_and_the_morning_check_names_it(pg):
             wait_for(lambda: active_alerts("EventProcessingBacklog"), 90, message="EventProcessingBacklog firing")
             fired_after = time.monotonic() - stopped
             proc = selfops("check", "daily", "-q", check=False)
+            # The alert's handler: restart the relay, wait until pending < 100 (runbook - P1 backlog).
+            incident = selfops("incident", "backlog", "-q", check=False)
         print(f"\nEventProcessingBacklog active {fired_after:.1f} s after the backlog was written")
         assert proc.returncode == 2, proc.stdout
         alerts_line = next(line for line in proc.stdout.splitlines() if "Review overnight alerts" in line)
         assert "critical" in alerts_line and "EventProcessingBacklog" in alerts_line, alerts_line
+        assert incident.returncode == 0, incident.stdout + incident.stderr
+        path = next(line.split("Report: ", 1)[1] for line in incident.stdout.splitlines() if line.startswith("Report: "))
+        report = json.loads(open(path[:-3] + ".json").read())
+        restart = next(step for step in report["steps"] if step["name"] == "Restart OutboxRelay")
+        assert report["resolved_by"] == "Restart OutboxRelay" and restart["details"]["pending_after"] < 100
+        assert restart["details"]["pending_before"] >= 1500 and restart["details"]["drain_rate_per_s"] > 0
+        print(f"incident backlog: {restart['details']['pending_before']} pending drained to "
+              f"{restart['details']['pending_after']} at {restart['details']['drain_rate_per_s']}/s "
+              f"in {restart['details']['drained_in_s']} s")
     finally:
         drain_backlog(pg, event_type)
 
 
-def test_a_flaky_version_switched_to_under_load_fires_high_error_rate(lab):
+def test_a_flaky_version_switched_to_under_load_fires_high_error_rate_and_incident_error_rate_rolls_it_back(lab):
     selfops("cleanup", "-q", "--force", "--reason", "test setup", "-e", "bluegreen_retention=0")
     selfops("lab", "image", "3.0.0-flaky", "--fault", "flaky", "-q")
     deployed = selfops("deploy", "3.0.0-flaky", "-q", check=False)
     assert deployed.returncode == 0, "a flaky version passes the deploy's gates\n" + deployed.stdout
     try:
-        with Traffic(LB_URL, rps=100, user_id=900_000_001) as load:
+        with Traffic(LB_URL, rps=100, user_id=900_000_001):
             selfops("switch", "-q")
             switched = time.monotonic()
             alert = wait_for(lambda: active_alerts("HighErrorRate"), 120, message="HighErrorRate firing")[0]
             fired_after = time.monotonic() - switched
-        print(f"\nHighErrorRate active {fired_after:.1f} s after the switch to the flaky version "
-              f"({alert['labels'].get('service')}); load statuses {load.result['statuses']}")
-        assert alert["labels"]["severity"] == "critical" and alert["labels"]["priority"] == "P1"
-        assert alert["annotations"]["command"] == "selfops incident error-rate"
+            print(f"\nHighErrorRate active {fired_after:.1f} s after the switch to the flaky version "
+                  f"({alert['labels'].get('service')})")
+            assert alert["labels"]["severity"] == "critical" and alert["labels"]["priority"] == "P1"
+            assert alert["annotations"]["command"] == "selfops incident error-rate"
+            # The alert's handler: the breakdown names the flaky endpoints and the recent switch is rolled back.
+            incident = selfops("incident", "error-rate", "-q", check=False)
+            assert incident.returncode == 0, incident.stdout + incident.stderr
+            assert "Resolved by Rollback recent deployment" in incident.stdout, incident.stdout
+            state = json.loads((ROOT / ".lab" / "state" / "slots.json").read_text())
+            assert state["versions"][state["active"]] != "3.0.0-flaky"
+        print(incident.stdout)
     finally:
-        selfops("rollback", "-q", check=False)
+        state = json.loads((ROOT / ".lab" / "state" / "slots.json").read_text())
+        if state["versions"][state["active"]] == "3.0.0-flaky":
+            selfops("rollback", "-q", check=False)
         selfops("cleanup", "-q", "--force", "--reason", "test teardown", "-e", "bluegreen_retention=0", check=False)
