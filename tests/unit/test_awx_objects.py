@@ -196,7 +196,8 @@ def _max_replicas():
 
 
 # Inputs whose spec has no choices but whose valid values live elsewhere in the collection.
-DERIVED_CHOICES = {"bluegreen_service": lambda: [s["name"] for s in _topology()["selfology_services"]]}
+DERIVED_CHOICES = {name: lambda: [s["name"] for s in _topology()["selfology_services"]]
+                   for name in ("bluegreen_service", "incident_service")}
 
 
 def _questions():
@@ -362,7 +363,8 @@ def test_the_standard_deployment_workflow():
             break
         assert len(following) == 1
         current = following[0]
-    assert path == ["Selfology deploy", "Selfology smoke", "approval", "Selfology switch", "approval", "Selfology cleanup"]
+    assert path == ["Selfology deploy", "Selfology smoke", "approval", "Selfology switch", "Selfology post-switch analysis",
+                    "approval", "Selfology cleanup"]
 
     # Rollback on the failure path of the switch and of every later node but the cleanup (a refused
     # cleanup leaves both slots); the cleanup approval's denial is the rollback.
