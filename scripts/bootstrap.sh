@@ -10,6 +10,8 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 # ansible-test sanity runs shellcheck on the scripts.
 command -v shellcheck >/dev/null || need+=(shellcheck)
+# ansible-rulebook (alert-driven runs, the eda extra) runs its rules in a Java 17 JVM.
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]}"
   $sudo apt-get update -qq
@@ -33,6 +35,6 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "bootstrap: installing the Python environment in .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q -e '.[test,eda]'
   echo "$want" > "$stamp"
 fi

@@ -19,7 +19,7 @@ import re
 
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 
-OUTCOMES = ('success', 'failed', 'refused', 'noop', 'interrupted')
+OUTCOMES = ('success', 'failed', 'refused', 'noop', 'interrupted', 'inconclusive')
 DIR_MODE = 0o750
 FILE_MODE = 0o640
 REDACTED = '********'

@@ -34,10 +34,11 @@ options:
   outcome:
     description:
       - How it ended. V(refused) is for an action a gate or the lock did not let run; V(noop) for one that had nothing to do;
-        V(interrupted) for one stopped by a signal (Ctrl-C, SIGTERM) whose lock was then released.
+        V(interrupted) for one stopped by a signal (Ctrl-C, SIGTERM) whose lock was then released; V(inconclusive) for
+        a post-switch analysis that had no data to decide on.
     type: str
     required: true
-    choices: [success, failed, refused, noop, interrupted]
+    choices: [success, failed, refused, noop, interrupted, inconclusive]
   who:
     description: Who ran the action, such as C(alice@laptop).
     type: str

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import checks, collection, incidents, monitoring, render
+from . import checks, collection, eda, incidents, monitoring, render
 from .runner import Interrupted, install_signal_handlers, run_playbook
 
 
@@ -28,6 +28,19 @@ def service_arg(value):
         return collection.module_utils().validate_service(value)
     except Exception as exc:
         raise argparse.ArgumentTypeError(str(exc))
+
+
+def analysis_duration_arg(value):
+    """How long a post-switch analysis measures, in the collection's one duration grammar (10m, 90s)."""
+    if value == "":
+        return value
+    collection.module_utils()
+    from ansible_collections.selfology.ops.plugins.module_utils import durations
+    try:
+        durations.parse_duration(value, "duration", low=1)
+    except Exception as exc:  # SelfologyError from the collection's own grammar
+        raise argparse.ArgumentTypeError(str(exc))
+    return value
 
 
 def replicas_arg(value):
@@ -108,17 +121,24 @@ def build_parser():
     sub.add_parser("status", parents=[common], help="slots, versions, each service's health, and drift")
     deploy = sub.add_parser("deploy", parents=[lifecycle], help="deploy VERSION to the inactive slot")
     deploy.add_argument("version", type=version_arg)
-    sub.add_parser("switch", parents=[lifecycle], help="move traffic to the inactive slot")
+    switch = sub.add_parser("switch", parents=[lifecycle], help="move traffic to the inactive slot")
+    switch.add_argument("--analyze", nargs="?", const="", default=None, type=analysis_duration_arg, metavar="DURATION",
+                        help="then measure the new slot (default duration: the inventory's), rolling back when it fails")
     sub.add_parser("rollback", parents=[lifecycle], help="move traffic back to the previous slot")
     sub.add_parser("cleanup", parents=[lifecycle], help="remove the inactive slot")
     scale = sub.add_parser("scale", parents=[lifecycle], help="run N containers of SERVICE in the active slot")
     scale.add_argument("service", type=service_arg)
     scale.add_argument("replicas", type=replicas_arg)
+    analyze = sub.add_parser("analyze", parents=[common],
+                             help="measure the current switch's slot; roll back when it fails the analysis")
+    analyze.add_argument("duration", nargs="?", default="", type=analysis_duration_arg,
+                         help="how long to measure, such as 10m (default: the inventory's)")
     history = sub.add_parser("history", parents=[common], help="the audit log of lifecycle actions")
     history.add_argument("-n", "--lines", type=replicas_arg, default=20, help="how many entries (default 20)")
     checks.add_parsers(sub, common)
     monitoring.add_parsers(sub, common)
     incidents.add_parsers(sub, common, service_arg)
+    eda.add_parsers(sub, common)
     smoke = sub.add_parser("smoke", parents=[common], help="the four smoke checks against a slot")
     smoke.add_argument("--slot", choices=["blue", "green"], help="slot to test (default: the active slot)")
     smoke.add_argument("--version", type=version_arg, help="fail unless every service reports this version")
@@ -202,6 +222,8 @@ def cmd_lifecycle(args):
         extravars["bluegreen_version"] = args.version
     if args.command == "scale":
         extravars.update(bluegreen_service=args.service, bluegreen_replicas=args.replicas)
+    if args.command == "switch" and args.analyze is not None:
+        extravars.update(bluegreen_analyze=True, bluegreen_analyze_duration=args.analyze)
     run = execute(args, args.command, extravars, check=args.check)
     before = {r.host: r.res for r in reversed(run.of("selfology.ops.slot_info"))}  # the first read, per host
     if args.check:
@@ -213,6 +235,16 @@ def cmd_lifecycle(args):
     return finish(args, run, lines, {"hosts": {r.host: r.res.get("entry", {}) for r in run.of("selfology.ops.audit_log")}})
 
 
+def cmd_analyze(args):
+    # The play decides (roles/bluegreen/tasks/analyze.yml): failed -> rolled back, inconclusive -> nothing
+    # decided; both fail the play.
+    run = execute(args, "analyze", {"bluegreen_analyze_duration": args.duration})
+    hosts = {r.host for r in run.of("selfology.ops.slot_info")}
+    lines = [render.analyze(run, host, {}, args) for host in sorted(hosts)]
+    return finish(args, run, lines, {"hosts": {r.host: r.res for r in run.of("selfology.ops.rollout_analysis")},
+                                     "audit": {r.host: r.res.get("entry", {}) for r in run.of("selfology.ops.audit_log")}})
+
+
 def cmd_history(args):
     run = execute(args, "history", {"history_lines": args.lines})
     read = by_host(run, "selfology.ops.audit_info")
@@ -221,13 +253,13 @@ def cmd_history(args):
     return finish(args, run, lines, {"hosts": hosts, "torn": {host: res.get("torn", 0) for host, res in read.items()}})
 
 
-COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history,
+COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history, "analyze": cmd_analyze,
             **{name: cmd_lifecycle for name in ("deploy", "switch", "rollback", "cleanup", "scale")},
-            **checks.COMMANDS, **monitoring.COMMANDS, **incidents.COMMANDS}
+            **checks.COMMANDS, **monitoring.COMMANDS, **incidents.COMMANDS, **eda.COMMANDS}
 
 
 # An incident response may roll back, under the deploy lock.
-LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale", "incident"}
+LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale", "incident", "analyze"}
 
 
 def after_interrupt(args, stop):
@@ -260,7 +292,7 @@ def after_interrupt(args, stop):
                     lines.append(f"{render.OK} No deploy lock left{where}")
                 else:
                     lines.append(f"{render.WARN} Deploy lock{where} left as it is: {res.get('why')}")
-        if getattr(args, "command", None) not in ("status", "history", "lab"):
+        if getattr(args, "command", None) not in ("status", "history", "lab", "watch"):
             status = execute(args, "status")
             hosts = by_host(status, "selfology.ops.slot_info")
             payload["hosts"] = hosts

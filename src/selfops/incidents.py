@@ -20,13 +20,13 @@ RESULT_ICON = {"ok": render.OK, "failed": render.FAIL, "skipped": "⏭️ "}
 def add_parsers(sub, common, service_arg):
     incident = sub.add_parser("incident", help="respond to an incident (runbook - Incident Response)")
     incident_sub = incident.add_subparsers(dest="incident_kind", required=True, metavar="KIND")
-    for kind, (_, text) in INCIDENTS.items():
+    for kind, (_playbook, text) in INCIDENTS.items():
         parser = incident_sub.add_parser(kind, parents=[common], help=text, description=text)
         if kind == "service-down":
             parser.add_argument("service", type=service_arg)
     diagnose = sub.add_parser("diagnose", help="diagnose a common issue (runbook - Common Issues)")
     diagnose_sub = diagnose.add_subparsers(dest="diagnosis", required=True, metavar="ISSUE")
-    for kind, (_, text) in DIAGNOSES.items():
+    for kind, (_playbook, text) in DIAGNOSES.items():
         diagnose_sub.add_parser(kind, parents=[common], help=text, description=text)
 
 

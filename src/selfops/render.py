@@ -107,7 +107,62 @@ def switch(run, host, before, args):
         lines += [f"  {OK} All services in {target} slot are healthy", "",
                   f"{OK} Traffic switched to {target} slot",
                   f"Old slot ({active}) will remain running for rollback capability"]
+    measured = analysis(run, host)
+    if measured:
+        if not run.ok:  # the switch itself went through when the analysis ran
+            lines += [f"  {OK} All services in {target} slot are healthy", "", f"{OK} Traffic switched to {target} slot"]
+        lines += ["", measured]
     return "\n".join(lines)
+
+
+def _figure(value, kind):
+    if value is None:
+        return "-"
+    if kind == "ratio":
+        return f"{value * 100:.1f} %"
+    if kind == "seconds":
+        return f"{value * 1000:.0f} ms"
+    return f"{value:+.0f}"
+
+
+_PHASE = {"passed": OK, "failed": FAIL, "inconclusive": WARN}
+
+
+def analysis(run, host):
+    """The post-switch analysis's measurements and outcome, then what followed (rollback or record)."""
+    res = _one(run, "selfology.ops.rollout_analysis", host)
+    if not res or res.get("skipped") or "outcome" not in res:
+        return ""
+    counts = res.get("counts") or {}
+    lines = [f"Post-switch analysis of {res.get('slot')} (switched at {res.get('switched_at')}, "
+             f"{counts.get('planned', '?')} measurements planned, failure limit "
+             f"{(res.get('thresholds') or {}).get('failure_limit', '?')}):"]
+    for m in res.get("measurements", []):
+        v = m.get("values") or {}
+        figures = (f"errors {_figure(v.get('error_ratio'), 'ratio')}, p95 {_figure(v.get('p95'), 'seconds')} "
+                   f"(before: {_figure(v.get('baseline_p95'), 'seconds')}), backlog "
+                   f"{_figure(v.get('backlog_growth'), 'count')}, alerts "
+                   f"{'-' if v.get('alerts') is None else (', '.join(v['alerts']) or 'none')}")
+        lines.append(f"  {_PHASE.get(m.get('phase'), '?')} +{m.get('since_switch_s', 0):g}s {figures}")
+        lines += [f"      {f['message']}" for f in m.get("failed", []) + m.get("no_data", [])]
+    lines += ["", f"{_PHASE.get(res['outcome'], '?')} {res.get('message')}"]
+    audited = [r.res.get("entry") or {} for r in run.of("selfology.ops.audit_log") if r.host == host]
+    rolled = [e for e in audited if e.get("action") == "rollback"]
+    if rolled and rolled[-1].get("outcome") == "success":
+        lines.append(f"{OK} Rolled back automatically - traffic switched back to "
+                     f"{(rolled[-1].get('slots_after') or {}).get('active')}")
+    elif rolled:
+        lines.append(f"{FAIL} The automatic rollback did not happen: {(rolled[-1].get('details') or {}).get('message')}")
+    elif res["outcome"] == "inconclusive":
+        lines.append(f"{WARN} Nothing decided: traffic stays on {res.get('slot')}; decide by hand "
+                     "(selfops rollback, or selfops analyze again)")
+    elif res["outcome"] == "passed":
+        lines.append(f"{OK} Recorded: cleanup may remove {res.get('previous_slot') or 'the old slot'} now")
+    return "\n".join(lines)
+
+
+def analyze(run, host, before, args):
+    return analysis(run, host) or (f"{FAIL} No analysis ran" if not run.ok else "")
 
 
 def rollback(run, host, before, args):
@@ -149,7 +204,8 @@ def scale(run, host, before, args):
     return "\n".join(lines)
 
 
-LIFECYCLE = {"deploy": deploy, "switch": switch, "rollback": rollback, "cleanup": cleanup, "scale": scale}
+LIFECYCLE = {"deploy": deploy, "switch": switch, "rollback": rollback, "cleanup": cleanup, "scale": scale,
+             "analyze": analyze}
 
 
 def lifecycle(command, run, host, before, args):

@@ -99,7 +99,7 @@ def test_a_version_that_crashes_once_active_goes_through_a_and_b_to_rollback(lab
                  message=f"{crashing} crashing")
         proc = selfops("incident", "service-down", "analysis-worker", "-q", check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        _, incident = report_of(proc)
+        incident = report_of(proc)[1]
         assert steps(incident)[2:] == [("Fix A - restart service", "failed"), ("Fix B - check dependencies", "failed"),
                                        ("Fix C - rollback", "ok")]
         assert incident["resolved_by"] == "Fix C - rollback"
@@ -137,7 +137,7 @@ def test_diagnose_redis_restarts_a_stopped_redis_and_no_answer_is_lost(pg):
         if docker.from_env().containers.get("n8n-redis").status != "running":
             docker.from_env().containers.get("n8n-redis").start()
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    _, incident = report_of(proc)
+    incident = report_of(proc)[1]
     assert incident["resolved_by"] == "Solution A - restart Redis"
     details = dict(incident["steps"][1]["details"])
     assert set(details["services"].values()) == {"healthy"}
@@ -154,8 +154,8 @@ def test_a_healthy_redis_is_not_restarted(lab):
     proc = selfops("diagnose", "redis", "-q", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert docker.from_env().containers.get("n8n-redis").attrs["State"]["StartedAt"] == started
-    assert [name for name, _ in steps(report_of(proc)[1])] == ["Check Redis status and logs",
-                                                              "Solution B - check Redis memory"]
+    names = [step["name"] for step in report_of(proc)[1]["steps"]]
+    assert names == ["Check Redis status and logs", "Solution B - check Redis memory"]
 
 
 def test_an_unknown_service_is_refused_by_the_playbook_and_the_cli(lab):

@@ -1,9 +1,12 @@
 """The lab services' flaky fault: 500 on exactly every 5th route request from the 51st on, with
 /health, /metrics and /version untouched, so a flaky version passes the deploy's smoke gate and
-errors under traffic. Checked on the pure rule and on the services' real HTTP handler."""
+errors under traffic; and the sluggish fault: every route request from the 51st on answers 250 ms
+later, /health and /version staying fast. Checked on the pure rules and on the services' real HTTP
+handler."""
 import itertools
 import json
 import sys
+import time
 import types
 import urllib.error
 import urllib.request
@@ -107,3 +110,35 @@ def test_without_the_fault_nothing_fails():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_sluggish_waits_from_the_51st_request_on_and_never_before():
+    assert [runtime.sluggish_delay(n) for n in range(1, 51)] == [0.0] * 50
+    assert all(runtime.sluggish_delay(n) == runtime.SLUGGISH_SECONDS for n in range(51, 1051))
+    assert runtime.SLUGGISH_SECONDS >= 0.15, "p95 above 2x a healthy version's (a few ms) with margin"
+
+
+def test_sluggish_is_a_fault_the_services_accept():
+    assert "sluggish" in FAULTS
+
+
+def timed(url):
+    started = time.monotonic()
+    code = status(url)[0]
+    return code, time.monotonic() - started
+
+
+def test_a_sluggish_service_passes_its_health_checks_and_is_slow_under_traffic(monkeypatch):
+    monkeypatch.setattr(runtime, "SLUGGISH_SECONDS", 0.1)  # the rule's shape, at a test's speed
+    fake, server, url = serve("sluggish")
+    try:
+        fast = [timed(f"{url}/api/sessions/{n}") for n in range(1, 51)]
+        health = [timed(url + "/health") for _n in range(5)] + [timed(url + "/version")]
+        slow = [timed(f"{url}/api/sessions/{n}") for n in range(51, 61)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert all(code == 200 for code, _s in fast + health + slow), "sluggish never fails a request"
+    assert max(s for _c, s in fast) < 0.1 and max(s for _c, s in health) < 0.1
+    assert min(s for _c, s in slow) >= 0.1
+    assert next(fake.route_requests) == 61, "only route requests are counted"

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 # flaky: the HTTP routes answer 500 on every 5th request from the 51st on (runtime.flaky_fails),
 # /health stays healthy: a version that passes the deploy's gates and errors under traffic.
-FAULTS = ("none", "unhealthy", "slow", "errors", "crash", "flaky")
+# sluggish: the HTTP routes answer after an extra runtime.SLUGGISH_SECONDS from the 51st request on
+# (runtime.sluggish_delay), /health stays fast: it passes the gates and is slow under traffic.
+FAULTS = ("none", "unhealthy", "slow", "errors", "crash", "flaky", "sluggish", "crash-active")
 
 
 def _positive(env, name, default):

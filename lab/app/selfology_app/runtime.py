@@ -34,6 +34,19 @@ def flaky_fails(n):
     return n > FLAKY_AFTER and (n - FLAKY_AFTER) % FLAKY_EVERY == 0
 
 
+# The sluggish fault: the first SLUGGISH_AFTER route requests answer at the usual speed (the smoke
+# checks pass), then every one waits SLUGGISH_SECONDS more: the p95 of the service's HTTP latency
+# lands in the 0.25-0.5 s bucket, many times a healthy version's (a few ms).
+SLUGGISH_AFTER = FLAKY_AFTER
+SLUGGISH_SECONDS = 0.25
+
+
+def sluggish_delay(n):
+    """Seconds the n-th request (counted from 1) to a route of a sluggish process waits before it is
+    handled: 0 up to the 50th, SLUGGISH_SECONDS from the 51st on."""
+    return SLUGGISH_SECONDS if n > SLUGGISH_AFTER else 0.0
+
+
 class Runtime:
     """Connections and lifecycle of one service process."""
 
@@ -152,6 +165,8 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     if settings.fault == "slow":
                         time.sleep(settings.slow_seconds)
+                    elif settings.fault == "sluggish":
+                        time.sleep(sluggish_delay(next(self.runtime.route_requests)))
                     status, body = route(self, path)
         except Exception as exc:
             self.runtime.log(f"error on {method} {path}: {exc!r}")
