@@ -24,29 +24,15 @@ import os
 
 from ansible_collections.selfology.ops.plugins.module_utils.durations import format_seconds, parse_duration
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
+# The lock's clock and time format: a claim's times read like the lock's.
+from ansible_collections.selfology.ops.plugins.module_utils.lock import format_time, parse_time, utcnow
 from ansible_collections.selfology.ops.plugins.module_utils.slots import write_json
 
 FILE_MODE = 0o644
-_TIME_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 # A key is an identifier (a fingerprint, rollback:<deploy>), shown in messages: printable, bounded.
 MAX_KEY_LENGTH = 256
 # The longest window: a claim meant to hold for good has no window at all.
 MAX_WINDOW = 366 * 86400
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
-def format_time(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime(_TIME_FORMAT)
-
-
-def parse_time(text):
-    try:
-        return datetime.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
-    except (TypeError, ValueError):
-        return None
 
 
 def validate_key(key):

@@ -4,7 +4,6 @@ first fix that works and writes the report; the CLI only renders it."""
 import json
 import random
 import subprocess
-import threading
 import time
 import urllib.request
 
@@ -13,7 +12,7 @@ import pytest
 
 from conftest import selfops
 from lab import ROOT, STATE_FILE, wait_for
-from test_redis_loss import applied, assert_applied_exactly_once, post_answer
+from test_redis_loss import answers_posted, applied, assert_applied_exactly_once
 
 pytestmark = pytest.mark.integration
 
@@ -116,24 +115,11 @@ def test_a_version_that_crashes_once_active_goes_through_a_and_b_to_rollback(lab
 
 def test_diagnose_redis_restarts_a_stopped_redis_and_no_answer_is_lost(pg):
     user_id = random.randrange(3 * 10**9, 4 * 10**9)
-    ids, stop = [], threading.Event()
-
-    def keep_posting():
-        while not stop.is_set():
-            event_id = post_answer(user_id)
-            if event_id is not None:
-                ids.append(event_id)
-            time.sleep(0.05)
-
-    poster = threading.Thread(target=keep_posting, daemon=True)
-    redis_container = docker.from_env().containers.get("n8n-redis")
-    redis_container.stop(timeout=5)
-    poster.start()
+    docker.from_env().containers.get("n8n-redis").stop(timeout=5)
     try:
-        proc = selfops("diagnose", "redis", "-q", check=False)
+        with answers_posted(user_id, pause=0.05) as ids:
+            proc = selfops("diagnose", "redis", "-q", check=False)
     finally:
-        stop.set()
-        poster.join(10)
         if docker.from_env().containers.get("n8n-redis").status != "running":
             docker.from_env().containers.get("n8n-redis").start()
     assert proc.returncode == 0, proc.stdout + proc.stderr

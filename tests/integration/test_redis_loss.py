@@ -6,6 +6,7 @@ append-only file and without persistence. Once the workers are back, every answe
 applied exactly once: the relay republished what Redis lost, the workers recreated their
 consumer group, and the active-slot key came back from selfology.active_slot.
 """
+import contextlib
 import json
 import random
 import threading
@@ -48,6 +49,27 @@ def post_answer(user_id, value=0.5):
             return json.loads(answer.read())["event_id"] if answer.status == 202 else None
     except (urllib.error.URLError, OSError):
         return None
+
+
+@contextlib.contextmanager
+def answers_posted(user_id, pause):
+    """A client posting answers every `pause` seconds until the block ends; yields the accepted ids."""
+    ids, stop = [], threading.Event()
+
+    def keep_posting():
+        while not stop.is_set():
+            event_id = post_answer(user_id)
+            if event_id is not None:
+                ids.append(event_id)
+            time.sleep(pause)
+
+    poster = threading.Thread(target=keep_posting, daemon=True)
+    poster.start()
+    try:
+        yield ids
+    finally:
+        stop.set()
+        poster.join(10)
 
 
 def published(pg, ids):
@@ -148,25 +170,11 @@ def test_answers_published_before_redis_is_lost_are_applied_exactly_once(pg, rdb
 def test_answers_arriving_while_redis_is_lost_are_applied_exactly_once(pg, rdb, recorded_slot, redis_mode, how):
     """Workers keep running: one BLOCKed in XREADGROUP when Redis dies must recover."""
     user_id = random.randrange(2 * 10**9, 3 * 10**9)
-    ids, stop = [], threading.Event()
-
-    def keep_posting():
-        while not stop.is_set():
-            event_id = post_answer(user_id)
-            if event_id is not None:
-                ids.append(event_id)
-            time.sleep(0.02)
-
-    poster = threading.Thread(target=keep_posting, daemon=True)
-    poster.start()
-    try:
+    with answers_posted(user_id, pause=0.02) as ids:
         time.sleep(2)
         lose_redis(how)
         back = time.monotonic()
         time.sleep(3)
-    finally:
-        stop.set()
-        poster.join(10)
     assert len(ids) > 50, f"only {len(ids)} answers were accepted"
     wait_for(lambda: applied(pg, ids), RECOVERY_TIMEOUT, interval=0.2, message="every accepted answer applied")
     print(f"\n{how} under traffic: {len(ids)} answers applied {time.monotonic() - back:.1f}s after Redis was back")
