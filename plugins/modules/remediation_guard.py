@@ -23,7 +23,7 @@ description:
     two runs racing for one key only one is allowed; the file is replaced atomically (written to a temporary
     file, synced, renamed). Claims whose window ran out are dropped at the next write.
   - A guard file that cannot be read or parsed fails the task, rather than allowing a remediation.
-version_added: 0.3.0
+version_added: 0.4.0
 author: Selfology DevOps Team (@selfology-devops)
 options:
   path:
