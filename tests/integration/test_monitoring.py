@@ -139,6 +139,26 @@ def test_the_monitoring_playbook_is_idempotent(lab):
     assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
 
 
+def test_the_status_and_cost_review_playbooks_decide_without_selfops(lab):
+    """ansible-playbook (as AWX runs them) fails exactly when selfops would: the status play when a
+    target is down, the cost review on a finding only when asked to."""
+    ok = ansible_playbook("monitoring_status")
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    review = ansible_playbook("review_costs", "-e", "checks_costs_days=1")
+    assert review.returncode == 0, review.stdout[-3000:]
+    exporter = docker.from_env().containers.get("selfology-node-exporter")
+    exporter.stop(timeout=5)
+    try:
+        wait_for(lambda: query('up{job="node"}')["data"]["result"][0]["value"][1] == "0", 30,
+                 message="Prometheus seeing the node exporter down")
+        down = ansible_playbook("monitoring_status")
+        assert down.returncode == 2 and "node" in down.stdout, down.stdout[-3000:]
+    finally:
+        exporter.start()
+        wait_for(lambda: query('up{job="node"}')["data"]["result"][0]["value"][1] == "1", 30,
+                 message="the node exporter scraped again")
+
+
 def test_every_dashboard_query_parses_and_the_lab_answers_most(lab):
     empty, refused = [], []
     for dashboard, panel, expr in panel_queries():
