@@ -12,7 +12,9 @@ bootstrap:
 demo: bootstrap
 	@scripts/demo.sh
 
-test: bootstrap lint sanity unit integration molecule build
+# lint, sanity and the unit tests run beside the integration tests (scripts/test.sh), then Molecule.
+test: bootstrap
+	@scripts/test.sh
 
 lint:
 	$(BIN)/ansible-lint --profile production --strict

@@ -18,10 +18,12 @@ def slot_containers(slot):
 
 
 def test_a_docker_error_half_way_through_a_deploy_removes_what_it_created(lab):
-    selfops("lab", "image", "2.0.0", "-q")
     selfops("cleanup", "-q", "--force", "--reason", "test setup", "-e", "bluegreen_retention=0")
     before = json.loads(STATE_FILE.read_text())
     target = "green" if before["active"] == "blue" else "blue"
+    # A version the active slot does not run (a deploy of the running one has nothing to do).
+    version = "2.0.1" if before["versions"][before["active"]] == "2.0.0" else "2.0.0"
+    selfops("lab", "image", version, "-q")
     assert slot_containers(target) == [], "the lab starts with one slot"
     # Something else holds the relay's host port: Docker creates the other containers, then
     # refuses to start this one.
@@ -30,7 +32,7 @@ def test_a_docker_error_half_way_through_a_deploy_removes_what_it_created(lab):
         relay = next(s for s in SERVICES if s["name"] == "outbox-relay")
         squatter.bind(("127.0.0.1", PORT_BASE[target] + relay["port"]))
         squatter.listen()
-        proc = selfops("deploy", "2.0.0", check=False)
+        proc = selfops("deploy", version, check=False)
     assert proc.returncode == 1, proc.stdout
     assert f"slot {target} could not be started: Docker error (APIError)" in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
