@@ -18,6 +18,10 @@
 # --context-only: write the build context and the wheelhouse, build nothing (no Docker needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build at a time: make test starts one beside the integration tests, whose EE test calls this too
+# (and then finds the image built).
+exec 9>/tmp/selfology-ee-build.lock
+flock 9
 root=$PWD
 work=$root/.lab/ee
 vendor=$work/vendor

@@ -53,9 +53,9 @@ def other(version):
     return VERSIONS[1 - VERSIONS.index(version)] if version in VERSIONS else VERSIONS[1]
 
 
-# Each cycle moves traffic four times (deploy, switch, rollback, switch, cleanup). Two in CI keep
+# Each cycle moves traffic four times (deploy, switch, rollback, switch, cleanup). One in CI keeps
 # `make test` inside its 30 minutes; bench/ and SELFOPS_TEST_CYCLES=5 run more.
-CYCLES = int(os.environ.get("SELFOPS_TEST_CYCLES", "2"))
+CYCLES = int(os.environ.get("SELFOPS_TEST_CYCLES", "1"))
 
 
 @pytest.mark.parametrize("keepalive", [False, True], ids=["new-connection-per-request", "keep-alive-clients"])
