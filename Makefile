@@ -29,12 +29,11 @@ integration:
 	SELFOPS_KEEP_LAB=1 $(BIN)/python -m pytest tests/integration -q --durations=20
 
 # Molecule keeps state between runs (it would skip create after an aborted run): reset it.
-# Each scenario starts and ends with the default scenario's create (lab up) and destroy (lab down).
+# One run of the three scenarios: the default scenario's create (lab up) once before them and its
+# destroy (lab down) once after them (shared_state).
 molecule:
 	$(BIN)/molecule reset -s default
-	$(BIN)/molecule test -s maintenance
-	$(BIN)/molecule test -s bluegreen
-	$(BIN)/molecule test -s default
+	$(BIN)/molecule test -s maintenance -s bluegreen -s default
 
 build:
 	@scripts/build-collection.sh

@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 static=""
-stop_static() { [ -n "$static" ] && kill -- "-$static" 2>/dev/null || true; }
+stop_static() {
+  if [ -n "$static" ]; then kill -- "-$static" 2>/dev/null || true; fi
+}
 trap 'stop_static; rm -f "$log"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -143,10 +143,9 @@ def ansible_playbook(name, *args):
 
 
 def test_the_monitoring_playbook_is_idempotent(lab):
-    first = ansible_playbook("monitoring")
-    assert first.returncode == 0, first.stdout[-3000:]
-    second = ansible_playbook("monitoring")
-    assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
+    # lab up installed the monitoring with this role: running it again changes nothing.
+    again = ansible_playbook("monitoring")
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
 
 
 def test_the_status_and_cost_review_playbooks_decide_without_selfops(lab):
