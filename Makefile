@@ -31,8 +31,10 @@ integration:
 # Molecule keeps state between runs (it would skip create after an aborted run): reset it.
 # One run of the three scenarios: the default scenario's create (lab up) once before them and its
 # destroy (lab down) once after them (shared_state).
+# The integration tests leave their lab up: it is removed first, so the scenarios start from a new one.
 molecule:
 	$(BIN)/molecule reset -s default
+	$(BIN)/molecule destroy -s default
 	$(BIN)/molecule test -s maintenance -s bluegreen -s default
 
 build:
