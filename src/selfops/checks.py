@@ -21,15 +21,21 @@ SKIPPED = "➖"
 EXIT_CODES = collection.module_utils("checks").EXIT_CODES
 
 
-def duration_arg(value):
-    """An age in the collection's one duration grammar (30d, 12h, 2w), checked as the modules check it."""
+def duration_value(value, what):
+    """A duration in the collection's one grammar (30d, 12h, 90s), checked as the modules check it;
+    `what` names it in the error."""
     collection.module_utils()
     from ansible_collections.selfology.ops.plugins.module_utils import durations
     try:
-        durations.parse_duration(value, "age", low=1)
+        durations.parse_duration(value, what, low=1)
     except Exception as exc:  # SelfologyError from the collection's own grammar
         raise argparse.ArgumentTypeError(str(exc))
     return value
+
+
+def duration_arg(value):
+    """An age such as 30d, 12h or 2w."""
+    return duration_value(value, "age")
 
 
 def days_arg(value):

@@ -32,15 +32,7 @@ def service_arg(value):
 
 def analysis_duration_arg(value):
     """How long a post-switch analysis measures, in the collection's one duration grammar (10m, 90s)."""
-    if value == "":
-        return value
-    collection.module_utils()
-    from ansible_collections.selfology.ops.plugins.module_utils import durations
-    try:
-        durations.parse_duration(value, "duration", low=1)
-    except Exception as exc:  # SelfologyError from the collection's own grammar
-        raise argparse.ArgumentTypeError(str(exc))
-    return value
+    return value if value == "" else checks.duration_value(value, "duration")
 
 
 def replicas_arg(value):
