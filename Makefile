@@ -12,7 +12,7 @@ bootstrap:
 demo: bootstrap
 	@scripts/demo.sh
 
-# lint, sanity and the unit tests run beside the integration tests (scripts/test.sh), then Molecule.
+# lint, sanity, the unit tests and the EE build run beside Molecule and the integration tests (scripts/test.sh).
 test: bootstrap
 	@scripts/test.sh
 
@@ -26,16 +26,18 @@ unit:
 	$(BIN)/python -m pytest tests/unit -q
 
 integration:
-	SELFOPS_KEEP_LAB=1 $(BIN)/python -m pytest tests/integration -q --durations=20
+	SELFOPS_KEEP_LAB=1 $(BIN)/python -m pytest tests/integration -q --durations=0
 
 # Molecule keeps state between runs (it would skip create after an aborted run): reset it.
 # One run of the three scenarios: the default scenario's create (lab up) once before them and its
-# destroy (lab down) once after them (shared_state).
-# The integration tests leave their lab up: it is removed first, so the scenarios start from a new one.
+# destroy (lab down) once after them (shared_state). A lab left up by earlier tests is removed
+# first, so the scenarios start from a new one. MOLECULE_DESTROY=never leaves the lab up after them
+# (make test hands it to the integration tests instead of building a second one).
+MOLECULE_DESTROY ?= always
 molecule:
 	$(BIN)/molecule reset -s default
 	$(BIN)/molecule destroy -s default
-	$(BIN)/molecule test -s maintenance -s bluegreen -s default
+	$(BIN)/molecule test --destroy=$(MOLECULE_DESTROY) -s maintenance -s bluegreen -s default
 
 build:
 	@scripts/build-collection.sh

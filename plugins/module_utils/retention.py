@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfology.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Backup retention as a policy: keep the newest backup of each of the last N days, N ISO weeks and
-N months (restic's and borg's keep-daily / keep-weekly / keep-monthly), and always the newest
+"""Backup retention as a policy: keep the N newest backups, and the newest backup of each of the last
+N days, N ISO weeks and N months (restic's keep-last, keep-daily, keep-weekly, keep-monthly; a
+pre-deploy backup and the nightly one fall on the same day), and always the newest
 verified backup. Only verified backups are counted or pruned: one that failed verification is kept
 apart for a person, never taken for the newest."""
 
@@ -12,6 +13,7 @@ __metaclass__ = type
 from ansible_collections.selfology.ops.plugins.module_utils.errors import SelfologyError
 
 PERIODS = (
+    ('last', lambda moment: moment.isoformat()),
     ('daily', lambda moment: moment.strftime('%Y-%m-%d')),
     ('weekly', lambda moment: '%04d-W%02d' % moment.isocalendar()[:2]),
     ('monthly', lambda moment: moment.strftime('%Y-%m')),
@@ -19,7 +21,7 @@ PERIODS = (
 
 
 def validate_policy(policy):
-    """{'daily': N, 'weekly': N, 'monthly': N}, each a whole number from 0."""
+    """{'last': N, 'daily': N, 'weekly': N, 'monthly': N}, each a whole number from 0 (absent: 0)."""
     checked = {}
     for name, _bucket in PERIODS:
         value = (policy or {}).get(name, 0)
@@ -28,7 +30,7 @@ def validate_policy(policy):
         checked[name] = value
     unknown = sorted(set(policy or {}) - set(checked))
     if unknown:
-        raise SelfologyError('unknown retention period(s) %s: use daily, weekly and monthly' % ', '.join(unknown))
+        raise SelfologyError('unknown retention period(s) %s: use last, daily, weekly and monthly' % ', '.join(unknown))
     return checked
 
 

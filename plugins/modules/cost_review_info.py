@@ -8,11 +8,16 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: cost_review_info
-short_description: The AI cost review's verdict from Prometheus's figures for a window
+short_description: The AI cost review's verdict and trend from Prometheus's figures for a window
 description:
-  - The runbook's weekly Review AI Costs and Issue 3 (AI Costs Too High) - the window's total cost against the
-    expected cost per day times its days, each model's cost and share of the calls against the router's mix
-    (Claude above O(claude_max_share) flagged), and the costliest hour against the HighAICost alert.
+  - The runbook's weekly Review AI Costs, Issue 3 (AI Costs Too High) and the monthly Cost optimization review - the
+    window's total cost against the expected cost per day times its days, each model's cost and share of the calls
+    against the router's mix (Claude above O(claude_max_share) flagged), and the costliest hour against the
+    HighAICost alert.
+  - The trend - the total and each model's cost against the previous period of the same length (for 30 days, the
+    30 days before), growth above O(max_growth) flagged. No cost data for the previous period, or history that
+    starts more than an hour into it (Prometheus's retention or a gap), gives no trend (RV(no_trend_reason)),
+    neither a finding nor a change of 0.
   - V(warning) for each finding, V(ok) without; reads nothing itself (the checks role queries Prometheus with
     M(selfology.ops.prometheus_query)) and never fails on a finding.
 version_added: 0.3.0
@@ -30,6 +35,19 @@ options:
     description: The result of M(selfology.ops.prometheus_query) for the costliest hour of the window, in USD per hour.
     type: dict
     required: true
+  previous_costs:
+    description: The result of M(selfology.ops.prometheus_query) for the cost by model over the previous period, in USD.
+    type: dict
+    required: true
+    version_added: 0.4.0
+  previous_first_sample:
+    description:
+      - The result of M(selfology.ops.prometheus_query) for the time of the earliest cost sample in the previous
+        period (Unix seconds), evaluated at the window's end.
+      - It tells whether Prometheus's history covers that period.
+    type: dict
+    required: true
+    version_added: 0.4.0
   days:
     description: The window, in days.
     type: int
@@ -50,6 +68,11 @@ options:
     description: USD per hour above which an hour is flagged (the HighAICost alert's threshold).
     type: float
     default: 10
+  max_growth:
+    description: Growth of the total on the previous period above which the review warns, a fraction (0.2 is 20 %).
+    type: float
+    default: 0.2
+    version_added: 0.4.0
 attributes:
   check_mode:
     support: full
@@ -65,7 +88,10 @@ EXAMPLES = r'''
     costs: "{{ costs_by_model }}"
     calls: "{{ calls_by_model }}"
     peak_per_hour: "{{ costliest_hour }}"
+    previous_costs: "{{ costs_by_model_the_week_before }}"
+    previous_first_sample: "{{ first_cost_sample_the_week_before }}"
     days: 7
+    max_growth: 0.2
   register: costs_verdict
 '''
 
@@ -97,6 +123,31 @@ peak_per_hour:
   description: The costliest hour's cost in USD, or null without data.
   returned: always
   type: float
+trend:
+  description:
+    - The window against the previous period of the same length - C(days), C(previous_total) (USD), C(change)
+      (USD) and C(change_ratio) (a fraction, negative for a drop; null when the previous total is 0), and per
+      model C(model), C(previous_cost), C(cost), C(change) and C(change_ratio).
+    - Null when there is no trend (see RV(no_trend_reason)).
+  returned: always
+  type: dict
+  sample:
+    days: 7
+    previous_total: 96.65
+    change: 12.09
+    change_ratio: 0.1251
+    models:
+      - {model: gpt-4o, previous_cost: 78.62, cost: 90.72, change: 12.1, change_ratio: 0.1539}
+no_trend_reason:
+  description: Why there is no trend (no cost data for the previous period, or history that does not reach its start); null with one.
+  returned: always
+  type: str
+  sample: no cost data in Prometheus for the previous 30 day(s)
+max_growth:
+  description: The growth on the previous period above which the review warns, a fraction.
+  returned: always
+  type: float
+  sample: 0.2
 findings:
   description: What the review flags, in words.
   returned: always
@@ -105,7 +156,7 @@ findings:
 '''
 
 from ansible_collections.selfology.ops.plugins.module_utils.checks import figure
-from ansible_collections.selfology.ops.plugins.module_utils.costs import by_model, review
+from ansible_collections.selfology.ops.plugins.module_utils.costs import by_model, previous_start_gap, review
 from ansible_collections.selfology.ops.plugins.module_utils.task import Task, main
 
 
@@ -114,18 +165,23 @@ def run(params, check_mode):
     return dict(review(by_model(params['costs'], 'cost by model'), by_model(params['calls'], 'calls by model'),
                        figure(params['peak_per_hour']), params['days'],
                        params['expected_per_day'], params['mix'], params['claude_max_share'],
-                       params['hourly_alert']), changed=False)
+                       params['hourly_alert'], by_model(params['previous_costs'], 'cost by model of the previous period'),
+                       previous_start_gap(params['previous_first_sample'], params['days']), params['max_growth']),
+                changed=False)
 
 
 TASK = Task(dict(
     costs=dict(type='dict', required=True),
     calls=dict(type='dict', required=True),
     peak_per_hour=dict(type='dict', required=True),
+    previous_costs=dict(type='dict', required=True),
+    previous_first_sample=dict(type='dict', required=True),
     days=dict(type='int', required=True),
     expected_per_day=dict(type='dict', default={'low': 10, 'high': 20}),
     mix=dict(type='dict', default={'gpt-4o': 0.75, 'gpt-4o-mini': 0.15, 'claude': 0.10}),
     claude_max_share=dict(type='float', default=0.2),
     hourly_alert=dict(type='float', default=10),
+    max_growth=dict(type='float', default=0.2),
 ), run)
 
 

@@ -65,11 +65,13 @@ def add_parsers(sub, common):
     review_sub = review.add_subparsers(dest="review_command", required=True, metavar="REVIEW")
     costs = review_sub.add_parser(
         "costs", parents=[common], help="AI costs by model: exit 0 ok, 1 on a finding",
-        description="Weekly Review AI Costs and Issue 3: the cost of the last --days days by model from Prometheus "
-                    "against the expected $10-20 a day, each model's share of the calls against the 75/15/10 mix "
-                    "(Claude above 20 %% flagged) and the costliest hour against the $10/hour alert. Exit 1 on a "
-                    "finding.")
-    costs.add_argument("--days", type=days_arg, default=7, help="the window in days, ending now (default 7)")
+        description="Weekly Review AI Costs, Issue 3 and the monthly Cost optimization review (--days 30): the cost "
+                    "of the last --days days by model from Prometheus against the expected $10-20 a day, each "
+                    "model's share of the calls against the 75/15/10 mix (Claude above 20 % flagged), the costliest "
+                    "hour against the $10/hour alert, and the trend against the --days days before (growth above "
+                    "20 % flagged; no trend when Prometheus holds no history for them). Exit 1 on a finding.")
+    costs.add_argument("--days", type=days_arg, default=7,
+                       help="the window in days, ending now (default 7; 30 for the monthly review)")
     costs.add_argument("--until", default="", metavar="TIME",
                        help="end the window here instead of now (a Unix time or RFC 3339)")
 
@@ -352,14 +354,32 @@ def cmd_flushdb(args):
 
 # review costs -----------------------------------------------------------------------------------
 
+def _change(change, ratio):
+    """+$12.09 (+12.5 %), or (new) when there was nothing before."""
+    percent = "new" if ratio is None else f"{ratio * 100:+.1f} %"
+    return f"{'+' if change >= 0 else '-'}${abs(change):.2f} ({percent})"
+
+
 def render_costs(host, review):
-    lines = [f"AI costs - {host} - last {_plural(review['days'], 'day')}",
+    trend, period = review.get("trend"), _plural(review["days"], "day")
+    lines = [f"AI costs - {host} - last {period}",
              f"  Total: ${review['total']:.2f} (expected ${review['expected']['low']:.2f}-"
-             f"{review['expected']['high']:.2f})", "  By model:"]
+             f"{review['expected']['high']:.2f})"]
+    if trend:
+        lines.append(f"  Previous {period}: ${trend['previous_total']:.2f}, change "
+                     f"{_change(trend['change'], trend['change_ratio'])} (growth over {review['max_growth'] * 100:g} % "
+                     "is flagged)")
+    else:
+        lines.append(f"  Previous {period}: no trend ({review.get('no_trend_reason') or 'not read'})")
+    changes = {m["model"]: _change(m["change"], m["change_ratio"]) for m in (trend or {}).get("models", [])}
+    lines.append("  By model:".ljust(71) + "change on the previous period" if trend else "  By model:")
     for model in review["models"]:
         share = "-" if model["share"] is None else f"{model['share'] * 100:.1f} %"
         expected = "" if model["expected_share"] is None else f" (expected {model['expected_share'] * 100:.0f} %)"
-        lines.append(f"    {model['model']:12} ${model['cost']:>9.2f}  {model['calls']:>8} calls  {share}{expected}")
+        row = f"    {model['model']:12} ${model['cost']:>9.2f}  {model['calls']:>8} calls  {share + expected:24}"
+        lines.append(f"{row}  {changes.pop(model['model'], '')}".rstrip())
+    for model, change in changes.items():  # models with a cost only in the previous period
+        lines.append(f"    {model:12} {'(none now)':>10}  {'':>14}  {'':24}  {change}")
     peak = "-" if review["peak_per_hour"] is None else f"${review['peak_per_hour']:.2f}"
     lines.append(f"  Costliest hour: {peak} (HighAICost above ${review['hourly_alert']:g}/hour)")
     lines.append("")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import checks, collection, eda, incidents, monitoring, render
+from . import audit, backups, checks, collection, docs, eda, incidents, monitoring, render, reports
 from .runner import Interrupted, install_signal_handlers, run_playbook
 
 
@@ -131,6 +131,10 @@ def build_parser():
     monitoring.add_parsers(sub, common)
     incidents.add_parsers(sub, common, service_arg)
     eda.add_parsers(sub, common)
+    backups.add_parsers(sub, common)
+    audit.add_parsers(sub, common)
+    reports.add_parsers(sub, common)
+    docs.add_parsers(sub, common)
     smoke = sub.add_parser("smoke", parents=[common], help="the four smoke checks against a slot")
     smoke.add_argument("--slot", choices=["blue", "green"], help="slot to test (default: the active slot)")
     smoke.add_argument("--version", type=version_arg, help="fail unless every service reports this version")
@@ -247,11 +251,12 @@ def cmd_history(args):
 
 COMMANDS = {"status": cmd_status, "smoke": cmd_smoke, "lab": cmd_lab, "history": cmd_history, "analyze": cmd_analyze,
             **{name: cmd_lifecycle for name in ("deploy", "switch", "rollback", "cleanup", "scale")},
-            **checks.COMMANDS, **monitoring.COMMANDS, **incidents.COMMANDS, **eda.COMMANDS}
+            **checks.COMMANDS, **monitoring.COMMANDS, **incidents.COMMANDS, **eda.COMMANDS, **backups.COMMANDS,
+            **audit.COMMANDS, **reports.COMMANDS, **docs.COMMANDS}
 
 
-# An incident response may roll back, under the deploy lock.
-LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale", "incident", "analyze"}
+# An incident response may roll back, and the drill's --destroy-live restores, under the deploy lock.
+LOCKING = {"deploy", "switch", "rollback", "cleanup", "scale", "incident", "analyze", "drill"}
 
 
 def after_interrupt(args, stop):

@@ -79,10 +79,11 @@ def deploy(run, host, before, args):
     active, target = before.get("active_slot"), before.get("inactive_slot")
     lines = ["🚀 Starting Blue-Green deployment...", f"Version: {args.version}",
              f"Active slot: {active}", f"Target slot: {target}", ""]
-    backup = _one(run, "selfology.ops.schema_backup", host)
+    backup = _one(run, "selfology.ops.backup_create", host)
     if backup and backup.get("path"):
-        lines += [f"Backup: {backup['path']} ({backup['size_bytes']} bytes, "
-                  f"{backup['toc_entries']} entries, verified with pg_restore --list)", ""]
+        dump = backup["postgres"]
+        lines += [f"Backup: {backup['path']} ({dump['size_bytes']} bytes, {sum(dump['tables'].values())} rows in "
+                  f"{len(dump['tables'])} tables, verified with pg_restore --list)", ""]
     started = _one(run, "selfology.ops.slot_deploy", host)
     if started and started.get("actions") is not None and not started.get("skipped"):
         lines.append(f"Starting services in {target} slot...")

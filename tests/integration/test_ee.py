@@ -283,7 +283,7 @@ def test_the_ee_holds_the_collections_and_the_clients(ee_image):
             "ansible.posix"} <= installed, installed
     proc = subprocess.run(["docker", "run", "--rm", ee_image, "docker", "--version"], capture_output=True, text=True,
                           timeout=60, check=False)
-    assert proc.returncode == 0 and "Docker version" in proc.stdout, "the docker CLI (schema_backup) is missing"
+    assert proc.returncode == 0 and "Docker version" in proc.stdout, "the docker CLI (backup_create) is missing"
 
 
 def test_the_inventory_awx_writes_parses_with_the_projects_ansible_cfg(ee, settled):

@@ -21,7 +21,7 @@ from ansible.template import Templar, trust_as_template
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "monitoring"
 RULE_TESTS = sorted((ROOT / "tests" / "rules").glob("*.test.yml"))
-RULE_TEMPLATES = ("rules/selfology-recording.yml", "rules/selfology-alerts.yml")
+RULE_TEMPLATES = ("rules/selfology-recording.yml", "rules/selfology-sla.yml", "rules/selfology-alerts.yml")
 TOOLS = ROOT / ".tools" / "bin"
 
 # What the production inventory must give and the defaults cannot (a secret, chat ids).
@@ -43,6 +43,10 @@ def _defaults():
 
 
 DEFAULTS = _defaults()
+# The topology an inventory gives (the SLA rules have one per service, probed through the load balancer): the lab's.
+DEFAULTS.update(selfology_services=yaml.safe_load((ROOT / "inventory" / "lab" / "group_vars" / "selfology" / "topology.yml")
+                                                  .read_text())["selfology_services"],
+                selfology_lb_url="http://127.0.0.1:8080")
 
 # Short durations like the lab's: every `for`, the escalation delays, Alertmanager's waits.
 LAB = {k: "10s" for k in DEFAULTS if k.endswith("_for")}
@@ -169,7 +173,7 @@ def seconds(duration):
 
 
 def test_every_recording_rule_has_an_exp_samples_case(rendered):
-    records = {r["record"] for r in rules_of(rendered / "selfology-recording.yml")}
+    records = {r["record"] for name in ("selfology-recording.yml", "selfology-sla.yml") for r in rules_of(rendered / name)}
     tested = {name for test in RULE_TESTS for group in yaml.safe_load(test.read_text())["tests"]
               for check in group.get("promql_expr_test", []) if check.get("exp_samples")
               for name in records if name in check["expr"] and group["name"].split()[0] == name}
