@@ -26,10 +26,10 @@ def add_parsers(sub, common):
     report_sub = report.add_subparsers(dest="report_command", required=True, metavar="REPORT")
     sla = report_sub.add_parser(
         "sla", parents=[common], help="each service's availability over a month against the SLA: exit 0, 1, 2",
-        description="Monthly Checklist - Review SLA compliance (99.9%% uptime): each service's minutes down over the "
+        description="Monthly Checklist - Review SLA compliance (99.9% uptime): each service's minutes down over the "
                     "calendar month (UTC) from Prometheus, its availability and the month's error budget used and "
                     "left, the worst incidents and the deployments. Writes reports/sla_<YYYY-MM>.json in the state "
-                    "directory; exits 0 when every service is ok, 1 on a warning (over 75 %% of the budget used), 2 "
+                    "directory; exits 0 when every service is ok, 1 on a warning (over 75 % of the budget used), 2 "
                     "when a service missed the SLA (or when the review could not run).")
     sla.add_argument("--month", type=month_arg, default="", metavar="YYYY-MM",
                      help="a past month, such as 2026-10, or previous (default: the current month, up to now)")
