@@ -181,7 +181,10 @@ def create(params, conn, client, now=None):
     if os.path.exists(final):
         raise SelfologyError('backup %s already exists; refusing to overwrite it' % final)
     partial = final + PARTIAL
-    os.makedirs(partial, mode=0o750)
+    if not os.path.isdir(params['backup_dir']):
+        # The sets hold every row and the Redis data: not for other users (audit security checks it).
+        os.makedirs(params['backup_dir'], mode=0o750)
+    os.mkdir(partial, 0o750)
     started = time.monotonic()
     try:
         manifest = {'format': 1, 'id': name, 'taken_at': moment.strftime('%Y-%m-%dT%H:%M:%SZ'),
