@@ -3,10 +3,12 @@ import contextlib
 import http.server
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import ansible_runner
@@ -163,3 +165,48 @@ def drain_backlog(pg, event_type):
     wait_for(lambda: pg.execute("SELECT count(*) FROM selfology.event_outbox WHERE event_type = %s AND status = "
                                 "'pending'", [event_type]).fetchone()[0] == 0, 90, message="the backlog published")
     pg.execute("DELETE FROM selfology.event_outbox WHERE event_type = %s", [event_type])
+
+
+PROMETHEUS_CONTAINER = "selfology-prometheus"
+PROMETHEUS_URL = "http://127.0.0.1:9090"
+# Run in Prometheus's own image on its data volume while it is stopped: the blocks overlapping the window
+# (an earlier run's of the same test) are removed, the history read from stdin is written as blocks of up to
+# a month (promtool's --max-block-duration; its default splits a month into many small ones) and moved in.
+_LOAD_HISTORY = """set -eu
+cd /data
+promtool tsdb list /data | awk -v lo="$1" -v hi="$2" 'NR > 1 && $2 < hi && $3 > lo {print $1}' | xargs -r rm -rf
+rm -rf .backfill && mkdir .backfill
+cat > .backfill/history.om
+promtool tsdb create-blocks-from openmetrics --max-block-duration=744h -q .backfill/history.om .backfill/blocks
+mv .backfill/blocks/* /data/
+rm -rf .backfill
+"""
+
+
+def prometheus_ready():
+    try:
+        with urllib.request.urlopen(f"{PROMETHEUS_URL}/-/ready", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _prometheus_container(fmt):
+    return subprocess.run(["docker", "inspect", "-f", fmt, PROMETHEUS_CONTAINER],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def backfill_prometheus(openmetrics, start, end):
+    """Writes OpenMetrics history covering [start, end) (Unix seconds) into the lab Prometheus's TSDB as real
+    blocks (promtool tsdb create-blocks-from openmetrics), so a test does not wait for the history it needs."""
+    image = _prometheus_container("{{.Config.Image}}")
+    volume = _prometheus_container('{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}')
+    assert volume, "Prometheus keeps its data in no volume"
+    subprocess.run(["docker", "stop", PROMETHEUS_CONTAINER], check=True, capture_output=True, timeout=120)
+    try:
+        subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", "-v", f"{volume}:/data", image,
+                        "sh", "-c", _LOAD_HISTORY, "load-history", str(int(start) * 1000), str(int(end) * 1000)],
+                       input=openmetrics, text=True, check=True, capture_output=True, timeout=300)
+    finally:
+        subprocess.run(["docker", "start", PROMETHEUS_CONTAINER], check=True, capture_output=True, timeout=120)
+    wait_for(prometheus_ready, 60, message="Prometheus ready after loading the blocks")

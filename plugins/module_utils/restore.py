@@ -44,7 +44,7 @@ def wait(probe, timeout, what):
         try:
             if probe():
                 return
-        except UnsafeOperation:
+        except (UnsafeOperation, subprocess.TimeoutExpired):
             pass
         if time.monotonic() > deadline:
             raise UnsafeOperation('%s not ready within %d s' % (what, timeout))

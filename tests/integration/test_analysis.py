@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import selfops
-from lab import INVENTORY, LB_URL, STATE_FILE, wait_for
+from lab import INVENTORY, LB_URL, STATE_FILE, prometheus_ready, wait_for
 from traffic import Traffic
 
 pytestmark = pytest.mark.integration
@@ -58,14 +58,6 @@ def served_by():
 def telegram(bot_api):
     return ["-e", f"bluegreen_telegram_api_url={bot_api.url}", "-e", "bluegreen_telegram_token=123:SECRET",
             "-e", "bluegreen_telegram_chat_id=-100"]
-
-
-def prometheus_ready():
-    try:
-        with urllib.request.urlopen(f"{PROMETHEUS}/-/ready", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 @pytest.fixture(scope="module")

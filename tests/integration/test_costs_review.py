@@ -8,14 +8,12 @@ the sampling, so its time grows with the span (60 days took it most of a minute 
 third of that). The 30-day review is run too, over this history: its previous period has no data, which
 must give no trend, not a finding and not a fake 0 %."""
 import json
-import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from conftest import selfops
-from lab import wait_for
+from lab import backfill_prometheus
 
 pytestmark = pytest.mark.integration
 STEP = 300  # seconds between samples
@@ -26,19 +24,9 @@ PRICE = {"gpt-4o": 0.003, "gpt-4o-mini": 0.00018, "claude": 0.0042}
 # The week before: two GPT-4o calls fewer a step, so the total grew 12.5 % (under the 20 % flagged).
 PREVIOUS_CALLS = {"gpt-4o": 13, "gpt-4o-mini": 3, "claude": 2}
 DAYS = 7
-PROMETHEUS = "selfology-prometheus"
 # In the Prometheus data volume, with Prometheus stopped: remove the blocks entirely older than the cutoff
 # ($1, Unix ms: only earlier runs' backfill is that old, the lab's own data is younger), so a kept lab gives
 # the same figures on every run; then turn the OpenMetrics on stdin into blocks and move them in.
-LOAD_HISTORY = """set -eu
-cd /data
-promtool tsdb list /data | awk -v cutoff="$1" 'NR > 1 && $3 <= cutoff {print $1}' | xargs -r rm -rf
-rm -rf .backfill && mkdir .backfill
-cat > .backfill/history.om
-promtool tsdb create-blocks-from openmetrics -q .backfill/history.om .backfill/blocks
-mv .backfill/blocks/* /data/
-rm -rf .backfill
-"""
 
 
 def cost(calls, days=DAYS):
@@ -61,36 +49,12 @@ def openmetrics(start, end):
     return "\n".join(lines + ["# EOF", ""])
 
 
-def container(fmt):
-    return subprocess.run(["docker", "inspect", "-f", fmt, PROMETHEUS],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def ready():
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:9090/-/ready", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def history(lab):
     """Two weeks ending 8 days ago at midnight UTC (older than anything the lab's services recorded; the same
     on every run of a day) backfilled; returns their end."""
     end = (int(time.time()) // DAY - 8) * DAY
-    image = container("{{.Config.Image}}")
-    volume = container('{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}')
-    assert volume, "Prometheus keeps its data in no volume"
-    subprocess.run(["docker", "stop", PROMETHEUS], check=True, capture_output=True, timeout=120)
-    try:
-        subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", "-v", f"{volume}:/data", image,
-                        "sh", "-c", LOAD_HISTORY, "load-history", str((end + DAY) * 1000)],
-                       input=openmetrics(end - 2 * DAYS * DAY, end), text=True, check=True, capture_output=True,
-                       timeout=300)
-    finally:
-        subprocess.run(["docker", "start", PROMETHEUS], check=True, capture_output=True, timeout=120)
-    wait_for(ready, 60, message="Prometheus ready after loading the blocks")
+    backfill_prometheus(openmetrics(end - 2 * DAYS * DAY, end), end - 2 * DAYS * DAY, end + DAY)
     return end
 
 

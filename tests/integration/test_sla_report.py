@@ -26,10 +26,9 @@ import yaml
 
 from ansible_collections.selfology.ops.plugins.module_utils import audit, incidents
 from conftest import selfops
-from lab import INVENTORY, ROOT, SERVICES, wait_for
+from lab import INVENTORY, ROOT, SERVICES, backfill_prometheus
 
 pytestmark = pytest.mark.integration
-PROMETHEUS = "selfology-prometheus"
 MINUTE = 60
 DAY_MINUTES = 1440
 SERVICES_JOB, BLACKBOX_JOB = "selfology-services", "blackbox"
@@ -69,15 +68,6 @@ EXPECTED_STATUS = {"question-selection": "ok", "session-management": "ok", "anal
 # In the Prometheus data volume, with Prometheus stopped: remove earlier runs' blocks overlapping the month
 # ($1 and $2, Unix ms), so that a kept lab gives the same figures on every run; then turn the OpenMetrics on
 # stdin into blocks and move them in.
-LOAD_HISTORY = """set -eu
-cd /data
-promtool tsdb list /data | awk -v lo="$1" -v hi="$2" 'NR > 1 && $2 < hi && $3 > lo {print $1}' | xargs -r rm -rf
-rm -rf .sla-backfill && mkdir .sla-backfill
-cat > .sla-backfill/history.om
-promtool tsdb create-blocks-from openmetrics --max-block-duration=744h -q .sla-backfill/history.om .sla-backfill/blocks
-mv .sla-backfill/blocks/* /data/
-rm -rf .sla-backfill
-"""
 
 
 def month_two_before(now):
@@ -113,19 +103,6 @@ def openmetrics(start, minutes):
         lines += [f'selfology:sla_down:1m{{service="{service}",source="backfill"}} {int(down(service, i))} '
                   f'{start + i * MINUTE + 45}' for i in observed if i >= RECORDED_FROM]
     return "\n".join(lines + ["# EOF", ""])
-
-
-def container(fmt):
-    return subprocess.run(["docker", "inspect", "-f", fmt, PROMETHEUS],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def ready():
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:9090/-/ready", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def rules_loaded():
@@ -173,17 +150,7 @@ def month(lab, tmp_path_factory):
     start = calendar.timegm((year, number, 1, 0, 0, 0))
     history = openmetrics(start, days * DAY_MINUTES)
     assert rules_loaded() >= set(INSTANCES), "lab up installs the SLA rules"
-    image = container("{{.Config.Image}}")
-    volume = container('{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}')
-    subprocess.run(["docker", "stop", PROMETHEUS], check=True, capture_output=True, timeout=120)
-    try:
-        subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", "-v", f"{volume}:/data", image,
-                        "sh", "-c", LOAD_HISTORY, "load-history", str(start * 1000),
-                        str((start + days * 86400) * 1000)],
-                       input=history, text=True, check=True, capture_output=True, timeout=300)
-    finally:
-        subprocess.run(["docker", "start", PROMETHEUS], check=True, capture_output=True, timeout=120)
-    wait_for(ready, 60, message="Prometheus ready after loading the blocks")
+    backfill_prometheus(history, start, start + days * DAY_MINUTES * MINUTE)
     files = write_history_files(tmp_path_factory.mktemp("sla"), start)
     print(f"\nbackfilled {year:04d}-{number:02d} ({len(history) >> 20} MiB of OpenMetrics) in "
           f"{time.monotonic() - started:.1f} s")
