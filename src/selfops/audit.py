@@ -4,7 +4,7 @@ exits 0 ok, 1 warning, 2 critical."""
 import sys
 
 from . import render
-from .checks import EXIT_CODES, ICONS, _execute, _facts, _report, reported_status
+from .checks import ICONS, _execute, _facts, _report, reported_status, worst_status
 
 # The order findings are shown in, worst first; accepted ones after, with their reason.
 SEVERITY_ORDER = ("critical", "warning", "info")
@@ -54,10 +54,7 @@ def render_security(report, host=None):
 def cmd_audit(args):
     run = _execute(args, "audit_security")
     reports = _facts(run, "security_audit_report")
-    statuses = reported_status(run, "security_audit", reports)
-    # A play that reported no verdict did not audit: nothing is known, which is not better than critical.
-    code = max((EXIT_CODES[s] for s in statuses.values()), default=EXIT_CODES["critical"])
-    status = {v: k for k, v in EXIT_CODES.items()}[code]
+    status, code = worst_status(reported_status(run, "security_audit", reports))
     _report(args, run, {"status": status, "exit_code": code, "hosts": reports, "ok": run.ok,
                         "run_status": run.status},
             [render_security(report, host) for host, report in sorted(reports.items())])

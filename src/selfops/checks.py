@@ -190,14 +190,18 @@ def reported_status(run, key, reports):
     return {host: status for host, status in found.items() if status in EXIT_CODES}
 
 
+def worst_status(statuses):
+    """The hosts' highest status and its exit code. No status means the play did not get as far as its
+    verdict: nothing is known, which is not better than critical."""
+    code = max((EXIT_CODES[s] for s in statuses.values()), default=EXIT_CODES["critical"])
+    return {v: k for k, v in EXIT_CODES.items()}[code], code
+
+
 def cmd_check(args):
     run = _execute(args, "check_daily")
     reports = _facts(run, "checks_daily_report")
-    statuses = reported_status(run, "checks_daily", reports)
-    # Each host's verdict is the play's (roles/checks): the exit code is the highest of theirs. A play that
-    # reported no verdict did not run the checks: nothing is known, which is not better than critical.
-    code = max((EXIT_CODES[s] for s in statuses.values()), default=EXIT_CODES["critical"])
-    status = {v: k for k, v in EXIT_CODES.items()}[code]
+    # Each host's verdict is the play's (roles/checks): the exit code is the highest of theirs.
+    status, code = worst_status(reported_status(run, "checks_daily", reports))
     _report(args, run, {"status": status, "exit_code": code, "hosts": reports, "ok": run.ok,
                         "run_status": run.status},
             [render_daily(report, host) for host, report in sorted(reports.items())])

@@ -7,7 +7,7 @@ import sys
 import time
 
 from . import collection, render
-from .checks import EXIT_CODES, ICONS, _execute, _report, _results, reported_status
+from .checks import ICONS, _execute, _report, _results, reported_status, worst_status
 
 
 def month_arg(value):
@@ -83,10 +83,8 @@ def cmd_report(args):
     results = _results(run, "selfology.ops.sla_report_info")
     reports = {host: res["report"] for host, res in results.items() if res.get("report")}
     stated = (run.stats or {}).get("sla_report") or {}
-    statuses = reported_status(run, "sla_report", reports)
-    # The verdict is the play's (roles/sla); no verdict means the month was not measured: not better than critical.
-    code = max((EXIT_CODES[s] for s in statuses.values()), default=EXIT_CODES["critical"])
-    status = {v: k for k, v in EXIT_CODES.items()}[code]
+    # The verdict is the play's (roles/sla).
+    status, code = worst_status(reported_status(run, "sla_report", reports))
     _report(args, run, {"status": status, "exit_code": code, "hosts": reports, "ok": run.ok, "run_status": run.status},
             [render_sla(host, report, (stated.get(host) or {}).get("report_path"))
              for host, report in sorted(reports.items())])
